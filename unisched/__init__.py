@@ -1,0 +1,55 @@
+"""unisched: one learning-rate schedule for PyTorch, Keras and MXNet.
+
+Schedules are pure, immutable functions of the step (the number of
+optimizer updates already done; 0 for the first update).  The framework
+adapters live in ``unisched.backends`` and are imported only on demand:
+``import unisched`` never imports a framework.
+
+>>> import unisched
+>>> s = unisched.parse("cosine(max_update=20, base_lr=0.5, final_lr=0.01)")
+>>> s(0), s(20)
+(0.5, 0.01)
+"""
+from .base import Schedule, from_config, registered
+from .combinators import (Epochwise, Floor, Join, Scale, Warmup, epochwise,
+                          floor, join, scale, warmup)
+from .cyclic import (CosineRestartsScheduler, CyclicMomentum,
+                     CyclicScheduler, OneCycleMomentum, OneCycleScheduler,
+                     WarmupStableDecayScheduler)
+from .plateau import ReduceOnPlateau
+from .schedules import (ConstantScheduler, CosineScheduler,
+                        ExponentialScheduler, FactorScheduler,
+                        InverseTimeScheduler, MultiFactorScheduler,
+                        PiecewiseConstantScheduler, PolyScheduler,
+                        SquareRootScheduler)
+from .spec import SpecError, parse
+
+__version__ = "0.1.0"
+
+
+def bind(sched, target, **options):
+    """Attach ``sched`` to a PyTorch optimizer, a Keras optimizer or model,
+    or an MXNet Gluon Trainer; see :func:`unisched.backends.bind`."""
+    from .backends import bind as _bind
+    return _bind(sched, target, **options)
+
+
+def from_native(obj):
+    """Convert a framework's own scheduler into the equal unisched
+    schedule; see :func:`unisched.backends.from_native`."""
+    from .backends import from_native as _from_native
+    return _from_native(obj)
+
+
+__all__ = [
+    "Schedule", "from_config", "registered", "parse", "SpecError", "bind",
+    "from_native",
+    "ConstantScheduler", "SquareRootScheduler", "FactorScheduler",
+    "MultiFactorScheduler", "PolyScheduler", "CosineScheduler",
+    "ExponentialScheduler", "InverseTimeScheduler",
+    "PiecewiseConstantScheduler", "CosineRestartsScheduler",
+    "CyclicScheduler", "CyclicMomentum", "OneCycleScheduler",
+    "OneCycleMomentum", "WarmupStableDecayScheduler", "ReduceOnPlateau",
+    "Warmup", "Join", "Epochwise", "Scale", "Floor",
+    "warmup", "join", "epochwise", "scale", "floor",
+]

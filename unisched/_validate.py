@@ -1,0 +1,149 @@
+"""Argument checks shared by every schedule.
+
+Each check returns the normalised value or raises ``TypeError`` /
+``ValueError`` whose message names the argument and the value received, so a
+bad argument fails in the constructor instead of producing a wrong learning
+rate thousands of updates later.
+"""
+from __future__ import annotations
+
+import math
+import numbers
+from typing import Any, Iterable, Sequence
+
+import numpy as np
+
+
+def _is_real(value: Any) -> bool:
+    return (isinstance(value, numbers.Real)
+            and not isinstance(value, (bool, np.bool_)))
+
+
+def real(name: str, value: Any) -> float:
+    """A finite real number (bools are refused)."""
+    if not _is_real(value):
+        raise TypeError(f"{name} must be a real number, "
+                        f"got {value!r} ({type(value).__name__})")
+    value = float(value)
+    if not math.isfinite(value):
+        raise ValueError(f"{name} must be finite, got {value!r}")
+    return value
+
+
+def rate(name: str, value: Any) -> float:
+    """A learning rate (or momentum): finite and non-negative."""
+    value = real(name, value)
+    if value < 0:
+        raise ValueError(f"{name} must be >= 0, got {value!r}")
+    return value
+
+
+def positive(name: str, value: Any) -> float:
+    value = real(name, value)
+    if value <= 0:
+        raise ValueError(f"{name} must be > 0, got {value!r}")
+    return value
+
+
+def in_range(name: str, value: Any, low: float, high: float,
+             *, low_open: bool = False, high_open: bool = False) -> float:
+    """A real number in [low, high]; either end may be open."""
+    value = real(name, value)
+    too_low = value <= low if low_open else value < low
+    too_high = value >= high if high_open else value > high
+    if too_low or too_high:
+        left = "(" if low_open else "["
+        right = ")" if high_open else "]"
+        raise ValueError(f"{name} must be in {left}{low}, {high}{right}, "
+                         f"got {value!r}")
+    return value
+
+
+def integer(name: str, value: Any, minimum: int = 0) -> int:
+    """An integer >= ``minimum``; integral floats such as ``10.0`` pass."""
+    if isinstance(value, (bool, np.bool_)) or not _is_real(value):
+        raise TypeError(f"{name} must be an integer, "
+                        f"got {value!r} ({type(value).__name__})")
+    if isinstance(value, numbers.Integral):
+        value = int(value)
+    else:
+        value = float(value)
+        if not math.isfinite(value) or not value.is_integer():
+            raise ValueError(f"{name} must be an integer, got {value!r}")
+        value = int(value)
+    if value < minimum:
+        raise ValueError(f"{name} must be >= {minimum}, got {value!r}")
+    return value
+
+
+def choice(name: str, value: Any, choices: Sequence[str]) -> str:
+    if not isinstance(value, str) or value not in choices:
+        raise ValueError(f"{name} must be one of {list(choices)}, "
+                         f"got {value!r}")
+    return value
+
+
+def boolean(name: str, value: Any) -> bool:
+    if not isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"{name} must be True or False, got {value!r}")
+    return bool(value)
+
+
+def increasing_ints(name: str, value: Any, minimum: int = 0) -> list[int]:
+    """A non-empty, strictly increasing list of integers >= ``minimum``."""
+    if isinstance(value, (str, bytes)) or not isinstance(value, Iterable):
+        raise TypeError(f"{name} must be a list of integers, got {value!r}")
+    items = [integer(f"{name}[{i}]", v, minimum) for i, v in enumerate(value)]
+    if not items:
+        raise ValueError(f"{name} must not be empty, got {value!r}")
+    for i in range(1, len(items)):
+        if items[i] <= items[i - 1]:
+            raise ValueError(f"{name} must be strictly increasing, got "
+                             f"{items!r} ({name}[{i}]={items[i]} <= "
+                             f"{name}[{i - 1}]={items[i - 1]})")
+    return items
+
+
+def rates(name: str, value: Any) -> list[float]:
+    if isinstance(value, (str, bytes)) or not isinstance(value, Iterable):
+        raise TypeError(f"{name} must be a list of rates, got {value!r}")
+    return [rate(f"{name}[{i}]", v) for i, v in enumerate(value)]
+
+
+def step(value: Any, name: str = "step") -> int:
+    """One step index: a non-negative integer (NaN, bools, fractions fail)."""
+    if isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"{name} must be an integer, got {value!r}")
+    if isinstance(value, (int, np.integer)):
+        if value < 0:
+            raise ValueError(f"{name} must be >= 0, got {value!r}")
+        return int(value)
+    if isinstance(value, (float, np.floating)):
+        if math.isnan(value):
+            raise ValueError(f"{name} must be an integer, got nan")
+        return integer(name, value, 0)
+    if isinstance(value, np.ndarray) and value.ndim == 0:
+        return step(value.item(), name)
+    raise TypeError(f"{name} must be an integer, "
+                    f"got {value!r} ({type(value).__name__})")
+
+
+def steps(value: Any, name: str = "steps") -> np.ndarray:
+    """An array of step indices as float64 (exact for steps below 2**53)."""
+    arr = np.asarray(value)
+    if arr.dtype == np.bool_:
+        raise TypeError(f"{name} must hold integers, got booleans")
+    if arr.dtype.kind in "iu":
+        if arr.size and arr.min() < 0:
+            raise ValueError(f"{name} must be >= 0, got {arr.min()!r}")
+        return arr.astype(np.float64)
+    if arr.dtype.kind == "f":
+        bad = ~np.isfinite(arr) | (arr != np.floor(arr))
+        if bad.any():
+            raise ValueError(f"{name} must hold integers, "
+                             f"got {arr[bad].flat[0]!r}")
+        if arr.size and arr.min() < 0:
+            raise ValueError(f"{name} must be >= 0, got {arr.min()!r}")
+        return arr.astype(np.float64)
+    raise TypeError(f"{name} must be an array of integers, "
+                    f"got dtype {arr.dtype}")

@@ -1,0 +1,245 @@
+"""Combinators: build schedules out of schedules.
+
+``warmup`` puts a ramp in front of any schedule, ``join`` runs schedules
+one after another (each later piece sees ``step - boundary``),
+``epochwise`` holds a schedule constant within each epoch, ``scale`` and
+``floor`` transform values.  Momentum cycles follow their schedule through
+each combinator.
+"""
+from __future__ import annotations
+
+from typing import Sequence
+
+from . import _validate as check
+from .base import Schedule, register
+from .schedules import WARMUP_MODES
+
+
+def _schedule(name: str, value) -> Schedule:
+    if not isinstance(value, Schedule):
+        raise TypeError(f"{name} must be a unisched schedule, got {value!r}")
+    if value.stateful:
+        raise TypeError(f"{name} must be a stateless schedule; wrap the "
+                        f"whole schedule in ReduceOnPlateau instead of "
+                        f"nesting it, got {value!r}")
+    return value
+
+
+@register
+class Warmup(Schedule):
+    """A ramp of ``warmup_steps`` updates in front of ``schedule``::
+
+        lr(step) = begin + (schedule(0) - begin) * step / warmup_steps
+                                               step < warmup_steps, linear
+                 = begin                       step < warmup_steps, constant
+                 = schedule(step - warmup_steps)  otherwise
+
+    The wrapped schedule starts from its own step 0 after the warmup, and
+    the linear ramp ends where it starts.
+
+    >>> from unisched import CosineScheduler
+    >>> s = Warmup(CosineScheduler(10, base_lr=1.0), warmup_steps=4)
+    >>> s(0), s(2), s(4)
+    (0.0, 0.5, 1.0)
+    """
+
+    name = "warmup"
+
+    def __init__(self, schedule: Schedule, warmup_steps: int,
+                 warmup_begin_lr: float = 0.0,
+                 warmup_mode: str = "linear") -> None:
+        super().__init__(
+            schedule=_schedule("schedule", schedule),
+            warmup_steps=check.integer("warmup_steps", warmup_steps, 1),
+            warmup_begin_lr=check.rate("warmup_begin_lr", warmup_begin_lr),
+            warmup_mode=check.choice("warmup_mode", warmup_mode,
+                                     WARMUP_MODES))
+
+    def _eval(self, t, ops):
+        w, begin = self.warmup_steps, self.warmup_begin_lr
+        after = self.schedule._eval(ops.maximum(t - w, 0.0), ops)
+        if self.warmup_mode == "linear":
+            first = self.schedule(0)
+            ramp = begin + (first - begin) * (t / w)
+        else:
+            ramp = begin + 0.0 * t
+        return ops.where(t < w, ramp, after)
+
+    @property
+    def momentum(self) -> Schedule | None:
+        inner = self.schedule.momentum
+        if inner is None:
+            return None
+        # The momentum holds its first value while the rate warms up.
+        return Warmup(inner, self.warmup_steps, inner(0), "constant")
+
+    def default_horizon(self) -> int | None:
+        inner = self.schedule.default_horizon()
+        return None if inner is None else inner + self.warmup_steps
+
+
+@register
+class Join(Schedule):
+    """Run ``schedules[i]`` from ``boundaries[i-1]`` to ``boundaries[i]``;
+    each piece sees ``step - boundaries[i-1]`` (optax's
+    ``join_schedules``).
+
+    >>> from unisched import ConstantScheduler as C
+    >>> s = Join([C(1.0), C(0.5)], boundaries=[3])
+    >>> s(2), s(3)
+    (1.0, 0.5)
+    """
+
+    name = "join"
+
+    def __init__(self, schedules: Sequence[Schedule],
+                 boundaries: Sequence[int]) -> None:
+        if isinstance(schedules, Schedule) or \
+                not isinstance(schedules, (list, tuple)):
+            raise TypeError(f"schedules must be a list of schedules, "
+                            f"got {schedules!r}")
+        schedules = [_schedule(f"schedules[{i}]", s)
+                     for i, s in enumerate(schedules)]
+        boundaries = check.increasing_ints("boundaries", boundaries, 1)
+        if len(schedules) != len(boundaries) + 1:
+            raise ValueError(f"join needs len(boundaries) + 1 = "
+                             f"{len(boundaries) + 1} schedules, got "
+                             f"{len(schedules)}")
+        super().__init__(schedules=schedules, boundaries=boundaries)
+
+    def _eval(self, t, ops):
+        out = self.schedules[0]._eval(t, ops)
+        for boundary, piece in zip(self.boundaries, self.schedules[1:]):
+            value = piece._eval(ops.maximum(t - boundary, 0.0), ops)
+            out = ops.where(t >= boundary, value, out)
+        return out
+
+    @property
+    def momentum(self) -> Schedule | None:
+        moms = [s.momentum for s in self.schedules]
+        if all(m is None for m in moms):
+            return None
+        if any(m is None for m in moms):
+            raise ValueError("join: some pieces have a momentum cycle and "
+                             "some do not; give every piece one")
+        return Join(moms, self.boundaries)
+
+    def default_horizon(self) -> int | None:
+        last = self.schedules[-1].default_horizon()
+        return None if last is None else self.boundaries[-1] + last
+
+
+@register
+class Epochwise(Schedule):
+    """Hold ``schedule`` constant within each epoch::
+
+        lr(step) = schedule(step // steps_per_epoch)
+
+    so ``schedule`` counts epochs, as the d2l chapter's PyTorch and
+    TensorFlow code does.
+
+    >>> from unisched import ExponentialScheduler
+    >>> s = Epochwise(ExponentialScheduler(1.0, factor=0.5), 3)
+    >>> [s(k) for k in (0, 2, 3, 6)]
+    [1.0, 1.0, 0.5, 0.25]
+    """
+
+    name = "epochwise"
+
+    def __init__(self, schedule: Schedule, steps_per_epoch: int) -> None:
+        super().__init__(
+            schedule=_schedule("schedule", schedule),
+            steps_per_epoch=check.integer("steps_per_epoch",
+                                          steps_per_epoch, 1))
+
+    def _eval(self, t, ops):
+        return self.schedule._eval(ops.floor(t / self.steps_per_epoch), ops)
+
+    @property
+    def momentum(self) -> Schedule | None:
+        inner = self.schedule.momentum
+        return None if inner is None else Epochwise(inner,
+                                                    self.steps_per_epoch)
+
+    def default_horizon(self) -> int | None:
+        inner = self.schedule.default_horizon()
+        return None if inner is None else inner * self.steps_per_epoch
+
+
+@register
+class Scale(Schedule):
+    """``lr(step) = factor * schedule(step)``; the momentum is untouched.
+
+    >>> from unisched import ConstantScheduler
+    >>> Scale(ConstantScheduler(0.5), 0.1)(0)
+    0.05
+    """
+
+    name = "scale"
+
+    def __init__(self, schedule: Schedule, factor: float) -> None:
+        super().__init__(schedule=_schedule("schedule", schedule),
+                         factor=check.rate("factor", factor))
+
+    def _eval(self, t, ops):
+        return self.factor * self.schedule._eval(t, ops)
+
+    @property
+    def momentum(self) -> Schedule | None:
+        return self.schedule.momentum
+
+    def default_horizon(self) -> int | None:
+        return self.schedule.default_horizon()
+
+
+@register
+class Floor(Schedule):
+    """``lr(step) = max(schedule(step), min_lr)``.
+
+    >>> from unisched import ExponentialScheduler
+    >>> Floor(ExponentialScheduler(1.0, 0.5), 0.2)(5)
+    0.2
+    """
+
+    name = "floor"
+
+    def __init__(self, schedule: Schedule, min_lr: float) -> None:
+        super().__init__(schedule=_schedule("schedule", schedule),
+                         min_lr=check.rate("min_lr", min_lr))
+
+    def _eval(self, t, ops):
+        return ops.maximum(self.schedule._eval(t, ops), self.min_lr)
+
+    @property
+    def momentum(self) -> Schedule | None:
+        return self.schedule.momentum
+
+    def default_horizon(self) -> int | None:
+        return self.schedule.default_horizon()
+
+
+def warmup(schedule: Schedule, warmup_steps: int,
+           warmup_begin_lr: float = 0.0,
+           warmup_mode: str = "linear") -> Warmup:
+    """Put a warmup of ``warmup_steps`` updates in front of ``schedule``."""
+    return Warmup(schedule, warmup_steps, warmup_begin_lr, warmup_mode)
+
+
+def join(schedules: Sequence[Schedule], boundaries: Sequence[int]) -> Join:
+    """Run ``schedules`` one after another, switching at ``boundaries``."""
+    return Join(list(schedules), boundaries)
+
+
+def epochwise(schedule: Schedule, steps_per_epoch: int) -> Epochwise:
+    """Step ``schedule`` once per epoch of ``steps_per_epoch`` updates."""
+    return Epochwise(schedule, steps_per_epoch)
+
+
+def scale(schedule: Schedule, factor: float) -> Scale:
+    """Multiply ``schedule`` by a constant ``factor``."""
+    return Scale(schedule, factor)
+
+
+def floor(schedule: Schedule, min_lr: float) -> Floor:
+    """Never let ``schedule`` go below ``min_lr``."""
+    return Floor(schedule, min_lr)

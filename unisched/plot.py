@@ -1,0 +1,71 @@
+"""Schedule plots (matplotlib is imported only when a plot is made)."""
+from __future__ import annotations
+
+from typing import Any, Mapping
+
+import numpy as np
+
+from .base import Schedule
+
+
+def _pyplot():
+    try:
+        import matplotlib
+    except ImportError as err:  # pragma: no cover - depends on the install
+        raise ImportError("plotting needs matplotlib: "
+                          "pip install 'unisched[plot]'") from err
+    import matplotlib.pyplot as plt
+    return plt
+
+
+def plot_schedules(schedules: Mapping[str, Schedule],
+                   max_update: int | None = None, ax: Any = None,
+                   momentum: bool = False, **plot_kwargs: Any) -> Any:
+    """Overlay ``{label: schedule}`` curves for steps ``0..max_update-1``
+    on ``ax`` (a new figure if None); with ``momentum`` the momentum cycles
+    are drawn instead.  ``max_update`` defaults to the longest natural
+    horizon among the schedules."""
+    if max_update is None:
+        horizons = [s.default_horizon() for s in schedules.values()]
+        horizons = [h for h in horizons if h is not None]
+        if not horizons:
+            raise ValueError("max_update is required for schedules without "
+                             "a natural end, got max_update=None")
+        max_update = max(horizons)
+    if isinstance(max_update, bool) or not isinstance(max_update, int) \
+            or max_update < 1:
+        raise ValueError(f"max_update must be a positive integer, "
+                         f"got {max_update!r}")
+    if ax is None:
+        _, ax = _pyplot().subplots(figsize=(6, 3.5))
+    steps = np.arange(max_update)
+    for label, sched in schedules.items():
+        if momentum:
+            sched = sched.momentum
+            if sched is None:
+                continue
+        ax.plot(steps, sched.values(steps), label=label, **plot_kwargs)
+    ax.set_xlabel("update")
+    ax.set_ylabel("momentum" if momentum else "learning rate")
+    ax.grid(True, alpha=0.3)
+    if len(schedules) > 1 or any(schedules):
+        ax.legend(fontsize="small")
+    return ax
+
+
+def save_figure(fig: Any, path: str) -> None:
+    """Write ``fig`` to ``path`` atomically (temp file + rename)."""
+    import os
+    import tempfile
+    directory = os.path.dirname(os.path.abspath(path))
+    os.makedirs(directory, exist_ok=True)
+    suffix = os.path.splitext(path)[1] or ".png"
+    fd, tmp = tempfile.mkstemp(suffix=suffix, dir=directory)
+    os.close(fd)
+    try:
+        fig.savefig(tmp, dpi=110, bbox_inches="tight")
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise

@@ -1,0 +1,335 @@
+"""Decay schedules: the d2l/MXNet family and the Keras/PyTorch decays.
+
+Vocabulary (the same in every schedule): ``base_lr`` is the rate the decay
+starts from, ``final_lr`` the rate it ends at, ``max_update`` the step at
+which the decay reaches ``final_lr``, ``step`` a period in updates,
+``factor`` a multiplier applied per period, ``warmup_steps`` /
+``warmup_begin_lr`` / ``warmup_mode`` MXNet's built-in warmup.  All lengths
+are in updates (optimizer steps).
+"""
+from __future__ import annotations
+
+import math
+from typing import Sequence
+
+from . import _validate as check
+from .base import Schedule, register
+
+WARMUP_MODES = ("linear", "constant")
+
+
+class _MXNetWarmup(Schedule):
+    """MXNet's built-in warmup: for ``step < warmup_steps`` the rate ramps
+    linearly from ``warmup_begin_lr`` towards ``base_lr`` (``'linear'``)
+    or stays at ``warmup_begin_lr`` (``'constant'``)."""
+
+    def _check_warmup(self, base_lr: float, warmup_steps, warmup_begin_lr,
+                      warmup_mode) -> tuple[int, float, str]:
+        warmup_steps = check.integer("warmup_steps", warmup_steps)
+        warmup_begin_lr = check.rate("warmup_begin_lr", warmup_begin_lr)
+        warmup_mode = check.choice("warmup_mode", warmup_mode, WARMUP_MODES)
+        if warmup_begin_lr > base_lr:
+            raise ValueError(f"warmup_begin_lr must be <= base_lr "
+                             f"({base_lr!r}), got {warmup_begin_lr!r}")
+        return warmup_steps, warmup_begin_lr, warmup_mode
+
+    def _with_warmup(self, t, ops, after):
+        w = self.warmup_steps
+        if w == 0:
+            return after
+        begin = self.warmup_begin_lr
+        if self.warmup_mode == "linear":
+            ramp = begin + (self.base_lr - begin) * (t / w)
+        else:
+            ramp = begin + 0.0 * t
+        return ops.where(t < w, ramp, after)
+
+
+@register
+class ConstantScheduler(Schedule):
+    """``lr(step) = base_lr``.
+
+    >>> ConstantScheduler(0.1)(1000)
+    0.1
+    """
+
+    name = "constant"
+
+    def __init__(self, base_lr: float = 0.01) -> None:
+        super().__init__(base_lr=check.rate("base_lr", base_lr))
+
+    def _eval(self, t, ops):
+        return self.base_lr + 0.0 * t
+
+
+@register
+class SquareRootScheduler(Schedule):
+    """The d2l square-root decay: ``lr(step) = base_lr / sqrt(step + 1)``.
+
+    >>> s = SquareRootScheduler(base_lr=0.1)
+    >>> s(0), round(s(3), 6)
+    (0.1, 0.05)
+    """
+
+    name = "square_root"
+
+    def __init__(self, base_lr: float = 0.1) -> None:
+        super().__init__(base_lr=check.rate("base_lr", base_lr))
+
+    def _eval(self, t, ops):
+        return self.base_lr / ops.sqrt(t + 1.0)
+
+
+@register
+class FactorScheduler(_MXNetWarmup):
+    """Multiply the rate by ``factor`` every ``step`` updates (MXNet's
+    ``FactorScheduler`` called with 0, 1, 2, ...)::
+
+        k(step)  = max(0, ceil(step / step_size) - 1)
+        lr(step) = base_lr                              if k = 0
+                 = max(base_lr * factor**k, stop_factor_lr)  otherwise
+
+    so the first decay applies at ``step + 1`` (MXNet counts updates from
+    one; the backends shift that).  Warmup, if any, replaces the first
+    ``warmup_steps`` values; decays still count from step 0.
+
+    >>> s = FactorScheduler(step=10, factor=0.5, base_lr=1.0)
+    >>> s(10), s(11), s(21)
+    (1.0, 0.5, 0.25)
+    """
+
+    name = "factor"
+
+    def __init__(self, step: int, factor: float = 1.0,
+                 stop_factor_lr: float = 1e-8, base_lr: float = 0.01,
+                 warmup_steps: int = 0, warmup_begin_lr: float = 0.0,
+                 warmup_mode: str = "linear") -> None:
+        base_lr = check.rate("base_lr", base_lr)
+        super().__init__(
+            step=check.integer("step", step, 1),
+            factor=check.in_range("factor", factor, 0.0, 1.0),
+            stop_factor_lr=check.rate("stop_factor_lr", stop_factor_lr),
+            base_lr=base_lr,
+            **dict(zip(("warmup_steps", "warmup_begin_lr", "warmup_mode"),
+                       self._check_warmup(base_lr, warmup_steps,
+                                          warmup_begin_lr, warmup_mode))))
+
+    def _eval(self, t, ops):
+        k = ops.maximum(ops.ceil(t / self.step) - 1.0, 0.0)
+        decayed = ops.maximum(self.base_lr * ops.power(self.factor, k),
+                              self.stop_factor_lr)
+        after = ops.where(k > 0, decayed, self.base_lr + 0.0 * t)
+        return self._with_warmup(t, ops, after)
+
+
+@register
+class MultiFactorScheduler(_MXNetWarmup):
+    """Multiply the rate by ``factor`` after each milestone in ``step``
+    (MXNet's ``MultiFactorScheduler`` called with 0, 1, 2, ...)::
+
+        lr(step) = base_lr * factor ** #{m in step : m < step}
+
+    >>> s = MultiFactorScheduler(step=[15, 30], factor=0.5, base_lr=0.5)
+    >>> s(15), s(16), s(31)
+    (0.5, 0.25, 0.125)
+    """
+
+    name = "multi_factor"
+
+    def __init__(self, step: Sequence[int], factor: float = 1.0,
+                 base_lr: float = 0.01, warmup_steps: int = 0,
+                 warmup_begin_lr: float = 0.0,
+                 warmup_mode: str = "linear") -> None:
+        base_lr = check.rate("base_lr", base_lr)
+        super().__init__(
+            step=check.increasing_ints("step", step, 1),
+            factor=check.in_range("factor", factor, 0.0, 1.0),
+            base_lr=base_lr,
+            **dict(zip(("warmup_steps", "warmup_begin_lr", "warmup_mode"),
+                       self._check_warmup(base_lr, warmup_steps,
+                                          warmup_begin_lr, warmup_mode))))
+
+    def _eval(self, t, ops):
+        k = 0.0 * t
+        for milestone in self.step:
+            k = k + ops.where(t > milestone, 1.0, 0.0)
+        after = self.base_lr * ops.power(self.factor, k)
+        return self._with_warmup(t, ops, after)
+
+
+class _Annealed(_MXNetWarmup):
+    """Shared checks and progress for the decays that end at
+    ``max_update`` (MXNet's Poly and Cosine schedulers)."""
+
+    def _check(self, max_update, base_lr, final_lr, warmup_steps,
+               warmup_begin_lr, warmup_mode) -> dict:
+        max_update = check.integer("max_update", max_update, 1)
+        base_lr = check.rate("base_lr", base_lr)
+        warmup = self._check_warmup(base_lr, warmup_steps, warmup_begin_lr,
+                                    warmup_mode)
+        if warmup[0] > max_update:
+            raise ValueError(f"warmup_steps must be <= max_update "
+                             f"({max_update}), got {warmup[0]}")
+        return dict(max_update=max_update, base_lr=base_lr,
+                    final_lr=check.rate("final_lr", final_lr),
+                    warmup_steps=warmup[0], warmup_begin_lr=warmup[1],
+                    warmup_mode=warmup[2])
+
+    def _progress(self, t, ops):
+        """Fraction of the decay done, clipped to [0, 1]."""
+        span = self.max_update - self.warmup_steps
+        if span == 0:
+            return 1.0 + 0.0 * t
+        return ops.clip((t - self.warmup_steps) / span, 0.0, 1.0)
+
+    def default_horizon(self) -> int:
+        return self.max_update + 1
+
+
+@register
+class PolyScheduler(_Annealed):
+    """Polynomial decay from ``base_lr`` to ``final_lr`` (MXNet's
+    ``PolyScheduler``)::
+
+        p        = clip((step - warmup_steps)
+                        / (max_update - warmup_steps), 0, 1)
+        lr(step) = final_lr + (base_lr - final_lr) * (1 - p) ** pwr
+
+    pinned at ``final_lr`` from ``max_update`` on.
+
+    >>> PolyScheduler(max_update=10, base_lr=1.0, pwr=2)(5)
+    0.25
+    """
+
+    name = "poly"
+
+    def __init__(self, max_update: int, base_lr: float = 0.01,
+                 pwr: float = 2, final_lr: float = 0.0,
+                 warmup_steps: int = 0, warmup_begin_lr: float = 0.0,
+                 warmup_mode: str = "linear") -> None:
+        args = self._check(max_update, base_lr, final_lr, warmup_steps,
+                           warmup_begin_lr, warmup_mode)
+        super().__init__(max_update=args.pop("max_update"),
+                         base_lr=args.pop("base_lr"),
+                         pwr=check.positive("pwr", pwr), **args)
+
+    def _eval(self, t, ops):
+        p = self._progress(t, ops)
+        after = self.final_lr + (self.base_lr - self.final_lr) \
+            * ops.power(1.0 - p, self.pwr)
+        return self._with_warmup(t, ops, after)
+
+
+@register
+class CosineScheduler(_Annealed):
+    """Half-cosine decay from ``base_lr`` to ``final_lr`` (MXNet's
+    ``CosineScheduler``, the d2l chapter's formula)::
+
+        lr(step) = final_lr + (base_lr - final_lr) * (1 + cos(pi p)) / 2
+
+    with ``p`` as in :class:`PolyScheduler`; pinned at ``final_lr`` from
+    ``max_update`` on.
+
+    >>> s = CosineScheduler(max_update=20, base_lr=0.3, final_lr=0.01)
+    >>> s(0), s(20), s(100)
+    (0.3, 0.01, 0.01)
+    """
+
+    name = "cosine"
+
+    def __init__(self, max_update: int, base_lr: float = 0.01,
+                 final_lr: float = 0.0, warmup_steps: int = 0,
+                 warmup_begin_lr: float = 0.0,
+                 warmup_mode: str = "linear") -> None:
+        super().__init__(**self._check(max_update, base_lr, final_lr,
+                                       warmup_steps, warmup_begin_lr,
+                                       warmup_mode))
+
+    def _eval(self, t, ops):
+        p = self._progress(t, ops)
+        after = self.final_lr + (self.base_lr - self.final_lr) \
+            * (1.0 + ops.cos(math.pi * p)) / 2.0
+        return self._with_warmup(t, ops, after)
+
+
+@register
+class ExponentialScheduler(Schedule):
+    """``lr(step) = base_lr * factor ** (step / step_size)`` (Keras'
+    ``ExponentialDecay``); with ``staircase`` the exponent is floored.
+    ``step=1`` is PyTorch's ``ExponentialLR``; staircase is ``StepLR``.
+
+    >>> ExponentialScheduler(1.0, factor=0.5, step=2)(3)
+    0.3535533905932738
+    """
+
+    name = "exponential"
+
+    def __init__(self, base_lr: float, factor: float, step: int = 1,
+                 staircase: bool = False) -> None:
+        super().__init__(base_lr=check.rate("base_lr", base_lr),
+                         factor=check.positive("factor", factor),
+                         step=check.integer("step", step, 1),
+                         staircase=check.boolean("staircase", staircase))
+
+    def _eval(self, t, ops):
+        e = t / self.step
+        if self.staircase:
+            e = ops.floor(e)
+        return self.base_lr * ops.power(self.factor, e)
+
+
+@register
+class InverseTimeScheduler(Schedule):
+    """``lr(step) = base_lr / (1 + factor * step / step_size)`` (Keras'
+    ``InverseTimeDecay``); with ``staircase`` the ratio is floored.
+
+    >>> InverseTimeScheduler(1.0, factor=0.5)(2)
+    0.5
+    """
+
+    name = "inverse_time"
+
+    def __init__(self, base_lr: float, factor: float, step: int = 1,
+                 staircase: bool = False) -> None:
+        super().__init__(base_lr=check.rate("base_lr", base_lr),
+                         factor=check.rate("factor", factor),
+                         step=check.integer("step", step, 1),
+                         staircase=check.boolean("staircase", staircase))
+
+    def _eval(self, t, ops):
+        e = t / self.step
+        if self.staircase:
+            e = ops.floor(e)
+        return self.base_lr / (1.0 + self.factor * e)
+
+
+@register
+class PiecewiseConstantScheduler(Schedule):
+    """``values[i]`` while ``boundaries[i-1] < step <= boundaries[i]``
+    (Keras' ``PiecewiseConstantDecay``)::
+
+        lr(step) = values[#{b in boundaries : b < step}]
+
+    >>> s = PiecewiseConstantScheduler([10, 20], [1.0, 0.5, 0.1])
+    >>> s(10), s(11), s(21)
+    (1.0, 0.5, 0.1)
+    """
+
+    name = "piecewise_constant"
+
+    def __init__(self, boundaries: Sequence[int],
+                 values: Sequence[float]) -> None:
+        boundaries = check.increasing_ints("boundaries", boundaries)
+        values = check.rates("values", values)
+        if len(values) != len(boundaries) + 1:
+            raise ValueError(f"values must have len(boundaries) + 1 = "
+                             f"{len(boundaries) + 1} entries, got "
+                             f"{len(values)}: {values!r}")
+        super().__init__(boundaries=boundaries, values=values)
+
+    def _eval(self, t, ops):
+        rates = self._args["values"]
+        out = rates[0] + 0.0 * t
+        for boundary, value in zip(self.boundaries, rates[1:]):
+            out = ops.where(t > boundary, value, out)
+        return out
