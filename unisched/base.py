@@ -24,6 +24,7 @@ from . import _validate as check
 from ._ops import NumpyOps, ScalarOps
 
 _REGISTRY: dict[str, type["Schedule"]] = {}
+_CHUNK = 16384
 
 
 def register(cls: type["Schedule"]) -> type["Schedule"]:
@@ -151,10 +152,15 @@ class Schedule:
 
     def values(self, steps: Any) -> np.ndarray:
         """Vectorized ``__call__`` over an array of steps (float64)."""
-        t = check.steps(steps)
+        t = check.steps(steps).ravel()
+        out = np.empty_like(t)
+        # Chunks keep each formula's temporaries in cache: on long arrays
+        # this is several times faster than one pass over the whole array.
         with np.errstate(all="ignore"):
-            out = self._eval(t, NumpyOps)
-        return np.array(np.broadcast_to(out, t.shape), dtype=np.float64)
+            for start in range(0, t.size, _CHUNK):
+                part = t[start:start + _CHUNK]
+                out[start:start + _CHUNK] = self._eval(part, NumpyOps)
+        return out.reshape(np.shape(steps))
 
     @property
     def momentum(self) -> "Schedule | None":

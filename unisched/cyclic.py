@@ -53,17 +53,20 @@ class CosineRestartsScheduler(Schedule):
         # log gives i up to rounding, corrected by one either way so that
         # restarts fall exactly on their integer steps.
         i = ops.floor(ops.log(1.0 + x * (m - 1.0)) / math.log(m))
-        start = (ops.power(m, i) - 1.0) / (m - 1.0)
-        i = ops.where(x < start, i - 1.0, i)
-        nxt = (ops.power(m, i + 1.0) - 1.0) / (m - 1.0)
-        i = ops.where(x >= nxt, i + 1.0, i)
-        start = (ops.power(m, i) - 1.0) / (m - 1.0)
-        return i, (x - start) / ops.power(m, i)
+        mi = ops.power(m, i)
+        down = x < (mi - 1.0) / (m - 1.0)
+        i = ops.where(down, i - 1.0, i)
+        mi = ops.where(down, mi / m, mi)
+        up = x >= (mi * m - 1.0) / (m - 1.0)
+        i = ops.where(up, i + 1.0, i)
+        mi = ops.where(up, mi * m, mi)
+        return i, (x - (mi - 1.0) / (m - 1.0)) / mi
 
     def _eval(self, t, ops):
         i, p = self._cycle(t, ops)
-        amplitude = (self.base_lr - self.final_lr) \
-            * ops.power(self.cycle_decay, i)
+        amplitude = self.base_lr - self.final_lr
+        if self.cycle_decay != 1.0:
+            amplitude = amplitude * ops.power(self.cycle_decay, i)
         return self.final_lr + amplitude * (1.0 + ops.cos(math.pi * p)) / 2
 
 
