@@ -49,13 +49,15 @@ def bind(sched: Any, target: Any, **options: Any) -> Any:
     return _backend(owner).bind(sched, target, **options)
 
 
-def from_native(obj: Any) -> Any:
+def from_native(obj: Any, **options: Any) -> Any:
     """The unisched schedule equal to a framework's own scheduler at every
     update (index shifts included); anything that cannot be converted
-    exactly raises ``ValueError``/``TypeError``."""
+    exactly raises ``ValueError``/``TypeError``.  ``options`` go to the
+    backend's converter (e.g. ``horizon`` for PyTorch's periodic
+    ``CosineAnnealingLR``)."""
     owner = _owner(obj)
     if owner is None:
         raise TypeError(f"from_native takes a PyTorch, Keras or MXNet "
                         f"scheduler, got {type(obj).__module__}."
                         f"{type(obj).__qualname__}")
-    return _backend(owner).from_native(obj)
+    return _backend(owner).from_native(obj, **options)

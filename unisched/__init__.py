@@ -34,11 +34,11 @@ def bind(sched, target, **options):
     return _bind(sched, target, **options)
 
 
-def from_native(obj):
+def from_native(obj, **options):
     """Convert a framework's own scheduler into the equal unisched
     schedule; see :func:`unisched.backends.from_native`."""
     from .backends import from_native as _from_native
-    return _from_native(obj)
+    return _from_native(obj, **options)
 
 
 __all__ = [
