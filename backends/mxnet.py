@@ -1,14 +1,65 @@
-"""TEMPORARY stand-in for the MXNet backend (owned by another engineer).
+"""MXNet Gluon backend: unisched schedules inside a ``gluon.Trainer``.
 
-Only ``import_mxnet()`` is defined here, so that ``_lenet_mxnet`` can be
-tested before the real module lands; merge this function into it.
+Importing this module imports ``mxnet`` (through :func:`import_mxnet`,
+which holds the project's only copy of the numpy compatibility shim);
+``unisched.backends`` imports it only when asked for.
+
+The index shift.  MXNet's optimizer counts updates from one: before each
+update it increments ``num_update`` (the largest per-parameter update
+count, ``Optimizer._update_count``) and only then asks its scheduler for
+the rate, ``lr_scheduler(num_update)``.  Update ``k`` (0-based) therefore
+calls the scheduler with ``k + 1``, and :class:`LRScheduler` answers with
+``sched(k)``: the unisched convention (the k-th update uses ``sched(k)``)
+holds under a Trainer.
+
+Hyperparameters (momentum, Adam's beta1) follow the same update: MXNet's
+``SGD.update`` counts the update, asks the scheduler for the rate and only
+then reads ``self.momentum``, so the adapter sets ``optimizer.momentum``
+from ``sched.momentum(k)`` inside that scheduler call (see
+:data:`SCHEDULABLE` for the optimizers where this order holds).
+
+Saving and loading.  ``Trainer.save_states`` pickles the optimizer, its
+update counts and its ``lr_scheduler`` (the adapter, with the schedule and
+a ``ReduceOnPlateau``'s state); ``load_states`` replaces the Trainer's
+optimizer by that copy, so counting, rates and momentum continue where they
+stopped, even in a new process with no schedule bound.  The adapter object
+used before ``load_states`` is no longer the one in use: get the live one
+with :func:`attached` (e.g. to ``observe`` a metric). ``lr_mult`` lives on
+the Parameters and is not saved.
+
+>>> import unisched as us
+>>> from unisched.backends import mxnet as usm
+>>> mx = usm.import_mxnet()
+>>> w = mx.gluon.Parameter("w", shape=(1,), init=mx.init.Zero())
+>>> w.initialize()
+>>> trainer = mx.gluon.Trainer([w], "sgd")
+>>> adapter = usm.bind(us.MultiFactorScheduler([2], 0.5, base_lr=1.0),
+...                    trainer)
+>>> w.grad()[:] = 1
+>>> rates = []
+>>> for k in range(4):
+...     before = w.data().asscalar()
+...     w.data()._fresh_grad = True     # as if backward() had run
+...     trainer.step(1)
+...     rates.append(before - w.data().asscalar())
+>>> rates
+[1.0, 1.0, 1.0, 0.5]
 """
 
 from __future__ import annotations
 
+import math
+import numbers
+import re
+import warnings
+from collections.abc import Iterable, Mapping
 from types import ModuleType
+from typing import Any
 
 import numpy
+
+import unisched as us
+from unisched._ops import ScalarOps
 
 
 def import_mxnet() -> ModuleType:
@@ -24,3 +75,674 @@ def import_mxnet() -> ModuleType:
             setattr(numpy, name, typ)
     import mxnet
     return mxnet
+
+
+mx = import_mxnet()
+
+__all__ = ["LRScheduler", "bind", "attached", "set_multipliers",
+           "from_native", "import_mxnet", "SCHEDULABLE", "REFUSED"]
+
+UNITS = ("step", "epoch")
+_OPTIONS = ("unit", "steps_per_epoch", "hparams", "cycle_momentum")
+
+_opt = mx.optimizer
+#: Optimizer class -> the hyperparameters an adapter can drive per update.
+#: Each was checked in MXNet 1.9.1's source: the optimizer's ``update``
+#: increments ``num_update``, calls the scheduler and only then reads the
+#: attribute, so the value set by the scheduler call applies to the SAME
+#: update (tests/test_backend_mxnet.py checks the order for every entry).
+#: Left out on purpose: LAMB (reads ``beta1`` before the scheduler call),
+#: LARS (rescales ``momentum`` by its own rate ratio), DCASGD.
+SCHEDULABLE: dict[type, tuple[str, ...]] = {
+    _opt.SGD: ("momentum",), _opt.NAG: ("momentum",),
+    _opt.Signum: ("momentum",), _opt.Adam: ("beta1",),
+    _opt.Adamax: ("beta1",), _opt.Nadam: ("beta1",), _opt.FTML: ("beta1",),
+}
+# These keep a momentum buffer only if ``momentum != 0`` when the buffer
+# would be created (the first update), and skip it while momentum is 0.
+_BUFFERED = (_opt.SGD, _opt.NAG, _opt.Signum)
+#: Optimizers a schedule cannot drive exactly, and why.
+REFUSED: dict[type, str] = {
+    _opt.LBSGD: "LBSGD asks for the rate before counting the update "
+                "(one update late) and applies its own warmup",
+    _opt.AdaDelta: "AdaDelta has no learning rate",
+}
+
+
+def _schedulable(optimizer: Any) -> tuple[str, ...]:
+    for klass in type(optimizer).__mro__:
+        if klass in SCHEDULABLE:
+            return SCHEDULABLE[klass]
+    return ()
+
+
+def _as_schedule(name: str, value: Any, numbers_ok: bool = False
+                 ) -> us.Schedule:
+    if isinstance(value, str):
+        return us.parse(value)
+    if numbers_ok and isinstance(value, numbers.Real) \
+            and not isinstance(value, bool):
+        return us.ConstantScheduler(value)
+    if not isinstance(value, us.Schedule):
+        raise TypeError(f"{name} must be a unisched schedule or a spec "
+                        f"string{', or a number' if numbers_ok else ''}, "
+                        f"got {value!r}")
+    return value
+
+
+def _optimizer_of(target: Any, name: str = "target") -> Any:
+    if isinstance(target, mx.gluon.Trainer):
+        return target._optimizer
+    if isinstance(target, mx.optimizer.Optimizer):
+        return target
+    raise TypeError(f"{name} must be an mxnet.gluon.Trainer (or an "
+                    f"mxnet Optimizer), got {type(target).__module__}."
+                    f"{type(target).__qualname__}")
+
+
+class LRScheduler(mx.lr_scheduler.LRScheduler):
+    """A unisched schedule as an MXNet ``lr_scheduler``.
+
+    MXNet calls ``lr_scheduler(num_update)`` with ``num_update = k + 1``
+    for update ``k`` (see the module docstring); this returns::
+
+        rate(num_update) = schedule(i),  i = max(num_update - 1, 0)
+                                             unit='step'
+                         = schedule(i // steps_per_epoch)   unit='epoch'
+
+    (``Trainer.learning_rate`` asks with the current ``num_update``: it
+    reads the rate of the last update, or of the first before any.)
+    Per-parameter ``lr_mult`` multiplies this rate (:func:`set_multipliers`).
+
+    Args:
+        schedule: a unisched schedule or spec string; the source of truth
+            for the rate. ``ReduceOnPlateau`` works: ``observe()`` on it
+            takes effect at the next update.
+        unit: ``'step'`` (the schedule counts updates) or ``'epoch'``
+            (it counts epochs of ``steps_per_epoch`` updates and is held
+            constant within one, i.e. ``epochwise(schedule, spe)``).
+        steps_per_epoch: updates per epoch; required for ``unit='epoch'``.
+        hparams: optimizer attributes to drive per update, name ->
+            schedule, spec or number (same ``unit``), e.g.
+            ``{'momentum': s.momentum}``. ``None`` (default): if the
+            schedule has a momentum cycle and ``cycle_momentum`` is true,
+            drive ``momentum`` (SGD, NAG, Signum) or ``beta1`` (Adam
+            family) with it, and refuse an optimizer with neither, as
+            PyTorch's ``OneCycleLR`` does; ``{}``: drive nothing.
+            Hyperparameters need the optimizer, so they are applied only
+            once attached (:func:`bind` or :meth:`attach`). SGD, NAG and
+            Signum skip their momentum buffer entirely at an update whose
+            momentum is exactly 0 (MXNet's behaviour).
+        cycle_momentum: see ``hparams``; consulted only when ``hparams``
+            is None.
+
+    ``base_lr``: MXNet's Optimizer writes its ``learning_rate`` argument
+    into the scheduler's ``base_lr``; here that attribute is informative
+    only (it starts as ``schedule(0)``) and a different value written
+    into it warns that it is ignored.
+
+    Pickling (``Trainer.save_states``, a kvstore shipping the optimizer to
+    a server) keeps the schedule (with a ``ReduceOnPlateau``'s state), the
+    options and the link to the optimizer whose hyperparameters it drives.
+
+    >>> import unisched as us
+    >>> s = LRScheduler(us.CosineScheduler(10, base_lr=1.0))
+    >>> s(1), s(6)      # MXNet's num_update 1 is update 0
+    (1.0, 0.5)
+    >>> e = LRScheduler("exponential(1.0, factor=0.5)", unit="epoch",
+    ...                 steps_per_epoch=3)
+    >>> [e(n) for n in range(1, 8)]
+    [1.0, 1.0, 1.0, 0.5, 0.5, 0.5, 0.25]
+    """
+
+    def __init__(self, schedule: us.Schedule | str, unit: str = "step",
+                 steps_per_epoch: int | None = None,
+                 hparams: Mapping[str, us.Schedule | str | float]
+                 | None = None, cycle_momentum: bool = True) -> None:
+        schedule = _as_schedule("schedule", schedule)
+        if unit not in UNITS:
+            raise ValueError(f"unit must be one of {list(UNITS)}, "
+                             f"got {unit!r}")
+        if unit == "epoch":
+            if steps_per_epoch is None:
+                raise ValueError("steps_per_epoch is required with "
+                                 "unit='epoch', got None")
+            if isinstance(steps_per_epoch, bool) or not isinstance(
+                    steps_per_epoch, numbers.Integral):
+                raise TypeError(f"steps_per_epoch must be an integer, "
+                                f"got {steps_per_epoch!r}")
+            if steps_per_epoch < 1:
+                raise ValueError(f"steps_per_epoch must be >= 1, "
+                                 f"got {steps_per_epoch!r}")
+            steps_per_epoch = int(steps_per_epoch)
+        elif steps_per_epoch is not None:
+            raise ValueError(f"steps_per_epoch is only for unit='epoch' "
+                             f"(unit={unit!r}), got {steps_per_epoch!r}")
+        if hparams is not None:
+            if not isinstance(hparams, Mapping):
+                raise TypeError(f"hparams must be a dict of name -> "
+                                f"schedule, got {hparams!r}")
+            hparams = {_hparam_name(k): _as_schedule(f"hparams[{k!r}]", v,
+                                                     numbers_ok=True)
+                       for k, v in hparams.items()}
+        if not isinstance(cycle_momentum, bool):
+            raise TypeError(f"cycle_momentum must be True or False, got "
+                            f"{cycle_momentum!r}")
+        self.schedule = schedule
+        self.unit = unit
+        self.steps_per_epoch = steps_per_epoch
+        self._requested = hparams          # None: the default, see attach
+        self.cycle_momentum = cycle_momentum
+        self.hparams: dict[str, us.Schedule] = {}
+        self._optimizer = None
+        self._divisor = steps_per_epoch or 1
+        self._cache_index = -1
+        self._cache_rate = 0.0
+        self._warned = False
+        super().__init__(base_lr=float(schedule(0)))
+
+    # -- MXNet's side -------------------------------------------------------
+    @property
+    def base_lr(self) -> float:
+        """Informative only: the rate comes from ``schedule``."""
+        return self._base_lr
+
+    @base_lr.setter
+    def base_lr(self, value: float) -> None:
+        # MXNet's Optimizer sets this to its learning_rate argument.
+        if "_base_lr" in self.__dict__ and value != self.schedule(0):
+            warnings.warn(f"learning_rate={value!r} given to the optimizer "
+                          f"is ignored: the unisched schedule gives the rate "
+                          f"(schedule(0) = {self.schedule(0)!r})",
+                          UserWarning, stacklevel=2)
+        self._base_lr = value
+
+    def __call__(self, num_update: int) -> float:
+        """The rate for the update MXNet numbers ``num_update`` (1 for the
+        first); also sets the driven hyperparameters on the optimizer."""
+        index = (num_update - 1 if num_update > 0 else 0) // self._divisor
+        if index == self._cache_index:
+            return self._cache_rate
+        # What sched(index) computes, minus re-validating an index that is
+        # a non-negative int by construction.
+        t = float(index)
+        rate = float(self.schedule._eval(t, ScalarOps))
+        if self._optimizer is not None:
+            for name, sched in self.hparams.items():
+                setattr(self._optimizer, name,
+                        float(sched._eval(t, ScalarOps)))
+        elif self._requested or (self._requested is None and not
+                                 self._warned and self.cycle_momentum):
+            self._not_attached()
+        if not self.schedule.stateful:
+            # Several parameter groups, devices and Trainer.learning_rate
+            # ask for the same update; ReduceOnPlateau may change between.
+            self._cache_index, self._cache_rate = index, rate
+        return rate
+
+    def _not_attached(self) -> None:
+        if self._requested:
+            raise RuntimeError(
+                f"LRScheduler(hparams={sorted(self._requested)}) is not "
+                f"attached to an optimizer, so it cannot set them; use "
+                f"unisched.backends.mxnet.bind(schedule, trainer) or "
+                f"adapter.attach(trainer)")
+        self._warned = True
+        if _momentum_of(self.schedule, quiet=True) is not None:
+            warnings.warn("the schedule has a momentum cycle, but this "
+                          "LRScheduler is not attached to an optimizer, so "
+                          "only the rate is scheduled; use bind(schedule, "
+                          "trainer) or adapter.attach(trainer) to drive "
+                          "momentum, or cycle_momentum=False to silence "
+                          "this",
+                          UserWarning, stacklevel=3)
+
+    # -- attaching ----------------------------------------------------------
+    def attach(self, target: Any) -> "LRScheduler":
+        """Drive ``target``'s optimizer (a Gluon Trainer or an MXNet
+        Optimizer): resolve and check ``hparams`` against it and set them
+        to their values for the next update. Does not install ``self`` as
+        the optimizer's scheduler (:func:`bind` does both). Returns self.
+        """
+        optimizer = _optimizer_of(target)
+        for klass, why in REFUSED.items():
+            if isinstance(optimizer, klass):
+                raise ValueError(f"cannot schedule {type(optimizer).__name__}"
+                                 f" exactly: {why}")
+        allowed = _schedulable(optimizer)
+        requested = self._requested
+        if requested is None:
+            momentum = _momentum_of(self.schedule) \
+                if self.cycle_momentum else None
+            name = next((n for n in ("momentum", "beta1") if n in allowed),
+                        None)
+            if momentum is not None and name is None:
+                raise ValueError(
+                    f"the schedule cycles momentum, but optimizer "
+                    f"{type(optimizer).__name__} has no momentum or beta1 "
+                    f"that unisched can schedule; pass "
+                    f"cycle_momentum=False to schedule only the rate")
+            requested = {} if momentum is None else {name: momentum}
+        for name in requested:
+            if name not in allowed:
+                have = (f"schedulable here: {list(allowed)}" if allowed
+                        else "it has none that unisched can schedule")
+                raise ValueError(
+                    f"hparams: optimizer {type(optimizer).__name__} has no "
+                    f"schedulable hyperparameter {name!r}; {have} (see "
+                    f"unisched.backends.mxnet.SCHEDULABLE)")
+        # The next update is k = num_update; check everything, then set.
+        index = optimizer.num_update // self._divisor
+        values = {name: sched(index) for name, sched in requested.items()}
+        if "momentum" in values and isinstance(optimizer, _BUFFERED):
+            _check_buffers(optimizer, values["momentum"])
+        for name, value in values.items():
+            setattr(optimizer, name, value)
+        self.hparams = dict(requested)
+        self._optimizer = optimizer
+        self._cache_index = -1
+        return self
+
+    # -- identity -----------------------------------------------------------
+    def __repr__(self) -> str:
+        extra = ""
+        if self.unit == "epoch":
+            extra = f", unit='epoch', steps_per_epoch={self.steps_per_epoch}"
+        if self._requested is not None:
+            extra += f", hparams={self._requested!r}"
+        if not self.cycle_momentum:
+            extra += ", cycle_momentum=False"
+        return f"LRScheduler({self.schedule!r}{extra})"
+
+
+def _hparam_name(name: Any) -> str:
+    if not isinstance(name, str):
+        raise TypeError(f"hparams keys must be attribute names (str), "
+                        f"got {name!r}")
+    return name
+
+
+def _momentum_of(schedule: us.Schedule, quiet: bool = False
+                 ) -> us.Schedule | None:
+    try:
+        return schedule.momentum
+    except ValueError as err:
+        if quiet:
+            return None
+        raise ValueError(f"{err}; pass cycle_momentum=False (or "
+                         f"hparams={{}}) to schedule only the rate") from None
+
+
+def _check_buffers(optimizer: Any, first: float) -> None:
+    """SGD-style optimizers create their momentum buffers at the first
+    update only if momentum is non-zero then; without buffers a later
+    non-zero momentum would crash inside MXNet."""
+    if first == 0 and optimizer.num_update == 0:
+        raise ValueError(f"the momentum schedule gives 0 at the first "
+                         f"update; {type(optimizer).__name__} would create "
+                         f"no momentum buffers. Start it above 0")
+    if optimizer.momentum == 0 and optimizer.num_update > 0:
+        raise ValueError(f"{type(optimizer).__name__} already ran "
+                         f"{optimizer.num_update} updates with momentum=0, "
+                         f"so it has no momentum buffers; bind before the "
+                         f"first step or create it with momentum > 0")
+
+
+def bind(sched: us.Schedule | str, trainer: Any,
+         **options: Any) -> LRScheduler:
+    """Make ``trainer`` (a ``gluon.Trainer``) use ``sched``: update ``k``
+    (``k = 0, 1, ...`` counted by the optimizer, so it continues after
+    ``load_states``) gets rate ``sched(k)`` and the driven hyperparameters
+    their values at ``k``. Replaces any scheduler the optimizer had.
+
+    Args:
+        sched: a unisched schedule or a spec string.
+        trainer: the ``mxnet.gluon.Trainer``.
+        **options: ``unit``, ``steps_per_epoch``, ``hparams``,
+            ``cycle_momentum``, as for :class:`LRScheduler`.
+
+    Returns:
+        The :class:`LRScheduler` now in ``trainer.optimizer.lr_scheduler``.
+        ``Trainer.load_states`` replaces the optimizer, scheduler
+        included, by the saved one: afterwards use :func:`attached`.
+
+    >>> import unisched as us
+    >>> mx = import_mxnet()
+    >>> w = mx.gluon.Parameter("w", shape=(1,), init=mx.init.Zero())
+    >>> w.initialize()
+    >>> t = mx.gluon.Trainer([w], "sgd")
+    >>> a = bind(us.OneCycleScheduler(1.0, 20), t)
+    >>> sorted(a.hparams), t.optimizer.momentum
+    (['momentum'], 0.95)
+    """
+    if not isinstance(trainer, mx.gluon.Trainer):
+        raise TypeError(f"trainer must be an mxnet.gluon.Trainer, got "
+                        f"{type(trainer).__module__}."
+                        f"{type(trainer).__qualname__}")
+    if trainer._kv_initialized and trainer._update_on_kvstore and \
+            trainer._distributed:
+        raise ValueError("the trainer already sent its optimizer to the "
+                         "kvstore servers; bind before the first step")
+    unknown = sorted(set(options) - set(_OPTIONS))
+    if unknown:
+        raise ValueError(f"bind() got unknown option(s) {unknown}; valid "
+                         f"options: {list(_OPTIONS)}")
+    adapter = LRScheduler(sched, **options).attach(trainer)
+    trainer._optimizer.lr_scheduler = adapter
+    return adapter
+
+
+def attached(trainer: Any) -> LRScheduler:
+    """The :class:`LRScheduler` that ``trainer`` uses now. After
+    ``Trainer.load_states`` this is the saved one (with the saved
+    ``ReduceOnPlateau`` state), not the object :func:`bind` returned."""
+    optimizer = _optimizer_of(trainer, "trainer")
+    sched = getattr(optimizer, "lr_scheduler", None)
+    if not isinstance(sched, LRScheduler):
+        raise ValueError(f"trainer's optimizer has no unisched LRScheduler "
+                         f"(it has {sched!r}); use bind(schedule, trainer)")
+    return sched
+
+
+def _parameters(target: Any) -> list:
+    gluon = mx.gluon
+    if isinstance(target, gluon.Trainer):
+        return list(target._params)
+    if isinstance(target, gluon.Block):
+        return list(target.collect_params().values())
+    if isinstance(target, gluon.ParameterDict):
+        return list(target.values())
+    if isinstance(target, gluon.Parameter):
+        return [target]
+    if isinstance(target, Iterable) and not isinstance(target, str):
+        params = list(target)
+        if all(isinstance(p, gluon.Parameter) for p in params):
+            return params
+    raise TypeError(f"target must be a gluon Trainer, Block, ParameterDict "
+                    f"or list of Parameters, got {target!r}")
+
+
+def set_multipliers(target: Any, multipliers: Mapping[Any, float]
+                    ) -> dict[str, float]:
+    """Set per-parameter rate multipliers (MXNet's ``param.lr_mult``):
+    parameter ``p`` then gets rate ``mult * sched(k)`` at update ``k``.
+
+    Args:
+        target: a Trainer, Block, ParameterDict or list of Parameters;
+            the parameters the keys are looked up in.
+        multipliers: key -> multiplier (finite, >= 0). A key is a regular
+            expression that must match a whole parameter name
+            (``re.fullmatch``), a ``gluon.Block`` (all its parameters) or a
+            ``gluon.Parameter``. Every key must select something; two keys
+            may select the same parameter only with the same multiplier.
+
+    Returns:
+        parameter name -> multiplier, for the parameters that were set.
+
+    ``lr_mult`` lives on the Parameters: ``Trainer.save_states`` does not
+    save it, so set it again after building a fresh model.
+
+    >>> mx = import_mxnet()
+    >>> net = mx.gluon.nn.Dense(2, in_units=3, prefix="fc_")
+    >>> set_multipliers(net, {"fc_bias": 2.0, r".*weight": 0.1})
+    {'fc_bias': 2.0, 'fc_weight': 0.1}
+    """
+    params = _parameters(target)
+    if not isinstance(multipliers, Mapping):
+        raise TypeError(f"multipliers must be a dict of key -> multiplier,"
+                        f" got {multipliers!r}")
+    chosen: dict[str, tuple[Any, float]] = {}
+    names = [p.name for p in params]
+    for key, mult in multipliers.items():
+        if isinstance(mult, bool) or not isinstance(mult, numbers.Real) \
+                or not math.isfinite(mult) or mult < 0:
+            raise ValueError(f"multiplier for {key!r} must be a finite "
+                             f"number >= 0, got {mult!r}")
+        if isinstance(key, str):
+            try:
+                pattern = re.compile(key)
+            except re.error as err:
+                raise ValueError(f"bad pattern {key!r}: {err}") from None
+            hits = [p for p in params if pattern.fullmatch(p.name)]
+        elif isinstance(key, mx.gluon.Block):
+            own = {id(p) for p in key.collect_params().values()}
+            hits = [p for p in params if id(p) in own]
+        elif isinstance(key, mx.gluon.Parameter):
+            hits = [p for p in params if p is key]
+        else:
+            raise TypeError(f"multipliers keys must be name patterns, "
+                            f"Blocks or Parameters, got {key!r}")
+        if not hits:
+            raise ValueError(f"multipliers key {key!r} selects no "
+                             f"parameter; parameters: {names}")
+        for p in hits:
+            if p.name in chosen and chosen[p.name][1] != float(mult):
+                raise ValueError(
+                    f"parameter {p.name!r} is selected by {key!r} "
+                    f"(multiplier {mult!r}) and by {chosen[p.name][0]!r} "
+                    f"(multiplier {chosen[p.name][1]!r})")
+            chosen[p.name] = (key, float(mult))
+    for p in params:
+        if p.name in chosen:
+            p.lr_mult = chosen[p.name][1]
+    return {name: mult for name, (_, mult) in chosen.items()}
+
+
+# ------------------------------------------------------------ from_native
+
+def from_native(obj: Any) -> us.Schedule:
+    """The unisched schedule ``s`` that gives the same rate at the same
+    update as ``obj`` does under a ``gluon.Trainer``.
+
+    A Trainer calls the native scheduler with ``num_update = k + 1`` at
+    update ``k``, so ``s(k) = obj(k + 1)``: every boundary moves one step
+    earlier. E.g. ``MultiFactorScheduler(step=[15])`` decays for
+    ``num_update > 15``, i.e. from update index 15 on, which is
+    ``unisched.MultiFactorScheduler(step=[14])``; a warmup of ``W`` steps
+    covers updates ``0 .. W - 2``. Converts MXNet's ``FactorScheduler``,
+    ``MultiFactorScheduler``, ``PolyScheduler`` and ``CosineScheduler``
+    (exact classes, with their original parameters), and a unisched
+    :class:`LRScheduler` (its schedule).
+
+    Raises:
+        TypeError: ``obj`` is not an MXNet scheduler.
+        ValueError: no exact equivalent: a subclass or other scheduler; a
+            Factor/MultiFactor scheduler that was already called past its
+            first decay (they overwrite ``base_lr``, so the original rate
+            is lost); a native that would raise under a Trainer
+            (``warmup_steps == max_update``); a ``CosineScheduler``
+            without warmup and ``max_update >= 2`` (the Trainer starts its
+            cosine at ``1 / max_update``, which no core schedule can do).
+
+    >>> mx = import_mxnet()
+    >>> from_native(mx.lr_scheduler.MultiFactorScheduler([15, 30], 0.5,
+    ...                                                   base_lr=1.0))
+    MultiFactorScheduler(step=[14, 29], factor=0.5, base_lr=1.0)
+    """
+    if isinstance(obj, LRScheduler):
+        if obj.unit == "step":
+            return obj.schedule
+        return us.epochwise(obj.schedule, obj.steps_per_epoch)
+    kinds = {mx.lr_scheduler.FactorScheduler: _from_factor,
+             mx.lr_scheduler.MultiFactorScheduler: _from_multi_factor,
+             mx.lr_scheduler.PolyScheduler: _from_poly,
+             mx.lr_scheduler.CosineScheduler: _from_cosine}
+    convert = kinds.get(type(obj))
+    if convert is None:
+        if isinstance(obj, mx.lr_scheduler.LRScheduler):
+            raise ValueError(
+                f"no exact unisched equivalent is known for "
+                f"{type(obj).__module__}.{type(obj).__qualname__}; "
+                f"from_native converts "
+                f"{', '.join(k.__name__ for k in kinds)} (exact classes)")
+        raise TypeError(f"from_native takes an mxnet.lr_scheduler "
+                        f"scheduler, got {type(obj).__module__}."
+                        f"{type(obj).__qualname__}")
+    try:
+        return convert(obj)
+    except (TypeError, ValueError) as err:
+        raise type(err)(f"cannot convert {type(obj).__name__}: {err}") \
+            from None
+
+
+def _ramp(native: Any) -> tuple[int, float, str, float]:
+    """The native warmup seen by a Trainer: ``(W', begin, mode, target)``
+    such that update ``k < W'`` (``W' = warmup_steps - 1``) gets
+    ``begin + (target - begin) * k / W'`` (linear) or ``begin``."""
+    w = int(native.warmup_steps)
+    target = float(native.warmup_final_lr)
+    begin = float(native.warmup_begin_lr)
+    if w <= 1:
+        return 0, 0.0, "linear", target
+    if native.warmup_mode == "linear":
+        # The value MXNet gives at num_update = 1, computed as MXNet does.
+        begin = begin + (target - begin) * float(1) / float(w)
+    return w - 1, begin, native.warmup_mode, target
+
+
+def _after_ramp(native: Any, post: us.Schedule,
+                ramp: tuple[int, float, str, float] | None = None
+                ) -> us.Schedule:
+    """``post`` from update ``W'`` on (it sees ``k - W'``), the native
+    warmup before."""
+    steps, begin, mode, target = ramp or _ramp(native)
+    if steps == 0:
+        return post
+    head = us.warmup(us.ConstantScheduler(target), steps, begin, mode)
+    return us.join([head, post], [steps])
+
+
+def _decays(base: float, factor: float, count: int) -> list[float]:
+    """``base`` multiplied by ``factor`` 0..count times, one multiplication
+    at a time, as MXNet's stateful schedulers do."""
+    out = [base]
+    for _ in range(count):
+        out.append(out[-1] * factor)
+    return out
+
+
+def _from_factor(native: Any) -> us.Schedule:
+    if native.count != 0:
+        raise ValueError(f"it was already called past its first decay "
+                         f"(count={native.count}, base_lr is now "
+                         f"{native.base_lr!r}); build a fresh one")
+    base, factor = float(native.base_lr), float(native.factor)
+    stop, period = float(native.stop_factor_lr), int(native.step)
+    if factor < 0 or factor > 1:
+        raise ValueError(f"factor must be in [0, 1], got {factor!r}")
+
+    def rate(d: int) -> float:
+        # Update k (num_update k + 1) has had floor(k / step) decays.
+        if d == 0:
+            return base
+        value = base * factor ** d
+        return stop if value < stop else value
+
+    def tail(d0: int) -> us.Schedule:
+        """Rates ``rate(d0 + u // step)`` for ``u = 0, 1, ...``."""
+        if factor == 0 or base < stop:
+            if d0 > 0:
+                return us.ConstantScheduler(stop)
+            return us.PiecewiseConstantScheduler([period - 1], [base, stop])
+        decay = us.ExponentialScheduler(base * factor ** d0, factor, period,
+                                        staircase=True)
+        return us.floor(decay, stop) if stop > 0 else decay
+
+    ramp = _ramp(native)
+    start = ramp[0]
+    if start == 0:
+        return tail(0)
+    d0, rest = divmod(start, period)
+    if rest == 0:
+        return _after_ramp(native, tail(d0), ramp)
+    # The ramp ends inside a decay period: hold that period's rate first.
+    first = period * (d0 + 1)
+    head = us.warmup(us.ConstantScheduler(ramp[3]), start, ramp[1], ramp[2])
+    return us.join([head, us.ConstantScheduler(rate(d0)), tail(d0 + 1)],
+                   [start, first])
+
+
+def _from_multi_factor(native: Any) -> us.Schedule:
+    if native.cur_step_ind != 0:
+        raise ValueError(f"it was already called past a milestone "
+                         f"(cur_step_ind={native.cur_step_ind}, base_lr is "
+                         f"now {native.base_lr!r}); build a fresh one")
+    base, factor = float(native.base_lr), float(native.factor)
+    milestones = [int(m) for m in native.step]
+    steps, begin, mode, target = _ramp(native)
+    # Update k >= W' has had #{m : m < k + 1} decays: milestones move to
+    # m - 1.
+    if min(milestones) >= 2 and (steps == 0 or target == base):
+        return us.MultiFactorScheduler(
+            [m - 1 for m in milestones], factor, base_lr=base,
+            warmup_steps=steps, warmup_begin_lr=begin if steps else 0.0,
+            warmup_mode=mode)
+    # Milestone 1 would move to 0, which MultiFactorScheduler refuses; the
+    # piece after the ramp sees u = k - W', so milestone m is at m - 1 - W'.
+    shifted = [m - 1 - steps for m in milestones]
+    passed = sum(1 for b in shifted if b < 0)
+    rates = _decays(base, factor, len(milestones))[passed:]
+    bounds = [b for b in shifted if b >= 0]
+    post = (us.PiecewiseConstantScheduler(bounds, rates) if bounds
+            else us.ConstantScheduler(rates[0]))
+    return _after_ramp(native, post, (steps, begin, mode, target))
+
+
+def _annealed(native: Any, kind: type) -> us.Schedule | None:
+    """Poly/Cosine with a warmup (or none that matters); None when the
+    caller must handle ``warmup_steps == 0``."""
+    w, top = int(native.warmup_steps), int(native.max_update)
+    base, final = float(native.base_lr_orig), float(native.final_lr)
+    extra = {"pwr": float(native.power)} if kind is us.PolyScheduler else {}
+    if w == top:
+        raise ValueError(f"warmup_steps == max_update == {top}: MXNet "
+                         f"divides by max_update - warmup_steps = 0 at "
+                         f"update {top - 1}")
+    if w > top:
+        # The decay branch never runs: base_lr is returned unchanged.
+        return _after_ramp(native, us.ConstantScheduler(
+            float(native.base_lr)))
+    if w == 0:
+        return None
+    steps, begin, mode, target = _ramp(native)
+    if target == base:
+        return kind(top - 1, base_lr=base, final_lr=final,
+                    warmup_steps=steps, warmup_begin_lr=begin,
+                    warmup_mode=mode, **extra)
+    return _after_ramp(native, kind(top - w, base_lr=base, final_lr=final,
+                                    **extra))
+
+
+def _from_poly(native: Any) -> us.Schedule:
+    pwr = native.power
+    if isinstance(pwr, bool) or not isinstance(pwr, numbers.Real) \
+            or not pwr > 0:
+        raise ValueError(f"pwr must be > 0, got {pwr!r}")
+    out = _annealed(native, us.PolyScheduler)
+    if out is not None:
+        return out
+    top = int(native.max_update)
+    base, final = float(native.base_lr_orig), float(native.final_lr)
+    if top == 1:
+        return us.ConstantScheduler(final)
+    # (1 - (k + 1) / M) ** p = ((M - 1) / M) ** p * (1 - k / (M - 1)) ** p:
+    # the same curve over M - 1 steps from a lower start.
+    start = final + (base - final) * ((top - 1) / top) ** float(pwr)
+    return us.PolyScheduler(top - 1, base_lr=start, pwr=float(pwr),
+                            final_lr=final)
+
+
+def _from_cosine(native: Any) -> us.Schedule:
+    out = _annealed(native, us.CosineScheduler)
+    if out is not None:
+        return out
+    top = int(native.max_update)
+    if top == 1:
+        return us.ConstantScheduler(float(native.final_lr))
+    raise ValueError(
+        f"without warmup a Trainer's first update already uses "
+        f"num_update=1, i.e. the cosine at 1/{top} of its way, and no "
+        f"unisched schedule starts a cosine part-way (this needs a core "
+        f"'shift' combinator). unisched.CosineScheduler(max_update={top},"
+        f" base_lr={native.base_lr_orig!r}, final_lr={native.final_lr!r})"
+        f" is the same curve one update later")

@@ -76,6 +76,11 @@ LENET_PARAM_SHAPES: Mapping[str, tuple[int, ...]] = MappingProxyType({
     "fc3.bias": (10,),
 })
 
+#: Layer groups for discriminative learning rates (fastai's ``slice``):
+#: the convolutional body, the hidden dense layers, the classifier head.
+LENET_LAYER_GROUPS: tuple[tuple[str, ...], ...] = (
+    ("conv1", "conv2"), ("fc1", "fc2"), ("fc3",))
+
 
 def xavier_bound(shape: tuple[int, ...]) -> float:
     """Return the Glorot/Xavier uniform limit ``sqrt(6 / (fan_in + fan_out))``.
