@@ -1,0 +1,595 @@
+"""The Keras 3 adapter: the rate (and momentum) each real optimizer update
+uses equals the unisched schedule at that update, in graphs, under XLA,
+through model.fit, across save/load in a fresh process; Keras' own
+schedules convert to equal unisched schedules.
+"""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+
+# Quiet TensorFlow's C++ logging in the test process only.
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+
+keras = pytest.importorskip("keras")
+tf = pytest.importorskip("tensorflow")
+
+import unisched as us  # noqa: E402
+from unisched.backends import keras as uk  # noqa: E402
+
+from catalog import CATALOG, HORIZON, draw, samples  # noqa: E402
+
+STEPS = np.arange(HORIZON)
+
+
+def assert_rates(got, want, what=""):
+    """float32 tolerance: 1e-5 of the rate, plus 1e-6 of the schedule's
+    peak.  The absolute part covers float32 cancellation where a decay
+    approaches zero (``1 + cos(pi p)`` near p = 1), which Keras' own
+    CosineDecay shares."""
+    got = np.asarray(got, dtype=np.float64)
+    want = np.asarray(want, dtype=np.float64)
+    assert got.shape == want.shape, (got.shape, want.shape)
+    peak = np.abs(want).max() if want.size else 0.0
+    tol = 1e-5 * np.abs(want) + 1e-6 * peak + 1e-12
+    bad = np.flatnonzero(np.abs(got - want) > tol)
+    assert bad.size == 0, (
+        f"{what}: first mismatch at step {bad[0]}: got {got[bad[0]]!r}, "
+        f"want {want[bad[0]]!r} ({bad.size} mismatches)")
+
+
+# -- the formula in the graph -------------------------------------------------
+
+@pytest.mark.parametrize("name,seed", samples(3))
+def test_graph_formula_matches_schedule(name, seed):
+    sched = draw(name, seed)
+    lr = uk.LearningRateSchedule(sched)
+    # A vector of steps takes the KerasOps path (the one traced graphs use).
+    got = lr(tf.range(HORIZON, dtype=tf.int64))
+    assert got.dtype == tf.float32
+    assert_rates(got.numpy(), sched.values(STEPS), f"{name}/{seed}")
+    # A scalar read eagerly: the Python formula rounded once to float32.
+    for k in (0, HORIZON // 3, HORIZON - 1):
+        value = lr(tf.constant(k, tf.int64))
+        assert value.dtype == tf.float32
+        assert value.numpy() == np.float32(sched(k))
+
+
+def test_keras_ops_keep_float32_with_python_floats():
+    t = tf.constant([0.0, 1.0, 2.0])
+    ops = uk.KerasOps
+    results = [ops.where(t > 0.5, 1.0, 0.0), ops.power(0.5, t),
+               ops.maximum(t, 0.25), ops.minimum(0.25, t),
+               ops.clip(t, 0.5, 1.5), ops.cos(3.0), ops.floor(t / 2),
+               ops.ceil(t / 2), ops.exp(t), ops.log(t + 1), ops.sqrt(t)]
+    assert [r.dtype for r in results] == [tf.float32] * len(results)
+    assert ops.power(0.5, t).numpy().tolist() == [1.0, 0.5, 0.25]
+    # floatx must not leak into the schedule's arithmetic.
+    old = keras.config.floatx()
+    keras.config.set_floatx("float64")
+    try:
+        lr = uk.LearningRateSchedule(draw("one_cycle", 0))
+        assert lr(tf.range(5)).dtype == tf.float32
+    finally:
+        keras.config.set_floatx(old)
+
+
+def _lr_probe(scheds, jit_compile=False):
+    """One tf.function that applies gradient 1 to one zeroed scalar per
+    schedule with a real SGD; returns it, the rate each update used (the
+    weight after it, negated) and a trace counter."""
+    weights = [keras.Variable(0.0, name=f"w{i}") for i in range(len(scheds))]
+    opts = [keras.optimizers.SGD() for _ in scheds]
+    for sched, opt in zip(scheds, opts):
+        assert isinstance(uk.bind(sched, opt, momentum=False),
+                          uk.LearningRateSchedule)
+    traces = []
+
+    @tf.function(jit_compile=jit_compile)
+    def step():
+        traces.append(1)  # Python side effect: runs once per trace
+        for w, opt in zip(weights, opts):
+            w.assign(0.0)
+            opt.apply_gradients([(tf.ones(()), w)])
+        return tf.stack([-w.value for w in weights])
+
+    return step, traces, opts
+
+
+def test_sgd_update_k_uses_sched_k_for_every_schedule():
+    names = sorted(CATALOG)
+    scheds = [draw(name, 0) for name in names]
+    step, traces, opts = _lr_probe(scheds)
+    applied = np.array([step().numpy() for _ in range(HORIZON)])
+    assert len(traces) == 1, "retraced during training"
+    assert [int(o.iterations) for o in opts] == [HORIZON] * len(opts)
+    for i, (name, sched) in enumerate(zip(names, scheds)):
+        assert_rates(applied[:, i], sched.values(STEPS), name)
+
+
+def test_jit_compiled_apply_matches_schedule():
+    scheds = [draw("one_cycle", 1), draw("cosine_restarts", 2),
+              draw("warmup", 0)]
+    step, traces, _ = _lr_probe(scheds, jit_compile=True)
+    applied = np.array([step().numpy() for _ in range(70)])
+    assert len(traces) == 1
+    for i, sched in enumerate(scheds):
+        assert_rates(applied[:, i], sched.values(np.arange(70)), str(sched))
+
+
+def test_gradient_accumulation_counts_real_updates():
+    sched = us.PiecewiseConstantScheduler([1, 3], [0.5, 0.25, 0.125])
+    w = keras.Variable(0.0)
+    opt = keras.optimizers.SGD(gradient_accumulation_steps=2)
+    uk.bind(sched, opt)
+
+    @tf.function
+    def step():
+        w.assign(0.0)
+        opt.apply_gradients([(tf.ones(()), w)])
+        return -w.value
+
+    # Every second micro-batch applies an update with the k-th rate.
+    applied = [float(step()) for _ in range(10)][1::2]
+    assert applied == [0.5, 0.5, 0.25, 0.25, 0.125]
+
+
+# -- momentum and beta_1 ------------------------------------------------------
+
+MOMENTUM_SCHEDS = {
+    "one_cycle": us.OneCycleScheduler(max_lr=0.05, max_update=40,
+                                      pct_start=0.4, base_momentum=0.6,
+                                      max_momentum=0.95),
+    "cyclic": us.CyclicScheduler(0.01, 0.05, step_size_up=5,
+                                 step_size_down=7, mode="triangular2",
+                                 base_momentum=0.5, max_momentum=0.9),
+}
+
+
+@pytest.mark.parametrize("jit", [False, True])
+@pytest.mark.parametrize("name", sorted(MOMENTUM_SCHEDS))
+def test_sgd_momentum_at_update_k_is_sched_momentum_k(name, jit):
+    sched = MOMENTUM_SCHEDS[name]
+    w = keras.Variable(0.0)
+    opt = keras.optimizers.SGD()   # momentum=0.0: bind switches it on
+    uk.bind(sched, opt)
+
+    @tf.function(jit_compile=jit)
+    def step():
+        # With w reset and gradient 1, the weight after the update is the
+        # velocity v_k = m_k * v_{k-1} - lr_k.
+        w.assign(0.0)
+        opt.apply_gradients([(tf.ones(()), w)])
+        return w.value
+
+    n = 50
+    v = np.array([float(step()) for _ in range(n)])
+    lr = sched.values(np.arange(n)).astype(np.float32).astype(np.float64)
+    measured = (v[1:] + lr[1:]) / v[:-1]
+    want = sched.momentum.values(np.arange(1, n))
+    np.testing.assert_allclose(measured, want, atol=2e-5)
+    # Off by one update would be detected.
+    shifted = sched.momentum.values(np.arange(2, n + 1))
+    assert np.abs(measured - shifted).max() > 1e-2
+
+
+def _adam_reference(grads, lr, beta1, beta2=0.999, eps=1e-7):
+    """Keras' Adam (PyTorch's bias correction: the current beta1 to the
+    power of the 1-based step; epsilon added to sqrt(v) before the
+    correction, as Keras does) in float64, beta1 per update."""
+    w = m = v = 0.0
+    out = []
+    for k, g in enumerate(grads):
+        t = k + 1
+        m = beta1[k] * m + (1 - beta1[k]) * g
+        v = beta2 * v + (1 - beta2) * g * g
+        alpha = lr[k] * np.sqrt(1 - beta2 ** t) / (1 - beta1[k] ** t)
+        w -= m * alpha / (np.sqrt(v) + eps)
+        out.append(w)
+    return np.array(out)
+
+
+@pytest.mark.parametrize("name", sorted(MOMENTUM_SCHEDS))
+def test_adam_beta1_at_update_k_is_sched_momentum_k(name):
+    sched = MOMENTUM_SCHEDS[name]
+    w = keras.Variable(0.0)
+    opt = keras.optimizers.Adam()
+    uk.bind(sched, opt)
+    assert isinstance(opt.beta_1, uk.ScheduledHyperparameter)
+    grads = np.random.default_rng(0).normal(size=45).astype(np.float32)
+
+    @tf.function
+    def step(g):
+        opt.apply_gradients([(g, w)])
+        return w.value
+
+    got = np.array([float(step(tf.constant(g))) for g in grads])
+    k = np.arange(len(grads))
+    lr = sched.values(k)
+    want = _adam_reference(grads, lr, sched.momentum.values(k))
+    np.testing.assert_allclose(got, want, rtol=2e-5, atol=1e-7)
+    wrong = _adam_reference(grads, lr, sched.momentum.values(k + 1))
+    assert np.abs(got - wrong).max() > 1e-4
+
+
+def test_momentum_schedule_survives_get_config_as_a_float():
+    opt = keras.optimizers.SGD()
+    uk.bind(MOMENTUM_SCHEDS["one_cycle"], opt)
+    config = opt.get_config()
+    assert type(config["momentum"]) is float
+    assert config["momentum"] == 0.95
+    clone = keras.optimizers.SGD.from_config(config)
+    assert type(clone.momentum) is float
+
+
+# -- model.fit: per-epoch callback, jit_compile, plateau ----------------------
+
+BATCH = 4   # a power of two: the mean of the MAE gradient is exactly 1
+
+
+def _probe_model(optimizer, jit_compile=False):
+    """w * x with x = 1 and MAE against a far target: d loss / d w = 1."""
+    model = keras.Sequential([
+        keras.Input((1,)),
+        keras.layers.Dense(1, use_bias=False, kernel_initializer="zeros",
+                           name="probe")])
+    model.compile(optimizer=optimizer, loss="mae", jit_compile=jit_compile)
+    return model
+
+
+def _data(steps_per_epoch):
+    n = steps_per_epoch * BATCH
+    return (np.ones((n, 1), np.float32),
+            np.full((n, 1), -1e4, np.float32))
+
+
+class _Record(keras.callbacks.Callback):
+    """The weight after every batch; with ``reset`` it is zeroed first,
+    so the weight after a plain SGD update is minus its rate."""
+
+    def __init__(self, reset):
+        super().__init__()
+        self.reset = reset
+        self.weights = []
+
+    def on_train_batch_begin(self, batch, logs=None):
+        if self.reset:
+            self.model.get_layer("probe").kernel.assign(np.zeros((1, 1)))
+
+    def on_train_batch_end(self, batch, logs=None):
+        kernel = self.model.get_layer("probe").kernel
+        self.weights.append(float(kernel.numpy()[0, 0]))
+
+
+def test_epoch_callback_under_fit_uses_epochwise_rate():
+    sched = us.MultiFactorScheduler(step=[1, 3], factor=0.5, base_lr=0.4)
+    spe, epochs = 3, 5
+    callback = uk.epoch_callback(sched)
+    assert isinstance(callback, keras.callbacks.LearningRateScheduler)
+    model = _probe_model(keras.optimizers.SGD(0.01))
+    record = _Record(reset=True)
+    model.fit(*_data(spe), batch_size=BATCH, epochs=epochs, shuffle=False,
+              callbacks=[callback, record], verbose=0)
+    applied = -np.array(record.weights)
+    want = us.epochwise(sched, spe).values(np.arange(spe * epochs))
+    assert_rates(applied, want, "epoch_callback")
+    assert want[0] != want[-1]
+
+
+def test_fit_with_jit_compile_follows_rate_and_momentum():
+    sched = MOMENTUM_SCHEDS["one_cycle"]
+    model = _probe_model(keras.optimizers.SGD(), jit_compile=True)
+    assert uk.bind(sched, model) == []
+    record = _Record(reset=False)
+    spe, epochs = 5, 8
+    model.fit(*_data(spe), batch_size=BATCH, epochs=epochs, shuffle=False,
+              callbacks=[record], verbose=0)
+    n = spe * epochs
+    assert_rates(record.weights, _sgd_trajectory(sched, n), "jit fit")
+
+
+def _sgd_trajectory(sched, n, start=0):
+    """Weights after each SGD-with-momentum update, gradient 1."""
+    k = np.arange(n)
+    lr, mom = sched.values(k), sched.momentum.values(k)
+    w = v = 0.0
+    out = []
+    for i in range(n):
+        v = mom[i] * v - lr[i]
+        w += v
+        out.append(w)
+    return np.array(out[start:])
+
+
+def test_reduce_on_plateau_cuts_the_rate_in_the_compiled_step():
+    # mode='max' on a falling loss: every epoch after the first is bad.
+    sched = us.ReduceOnPlateau(us.CosineScheduler(60, base_lr=0.2),
+                               mode="max", factor=0.5, patience=1)
+    model = _probe_model(keras.optimizers.SGD())
+    callbacks = uk.bind(sched, model, monitor="loss")
+    assert [type(c) for c in callbacks] == [uk.ReduceOnPlateauCallback]
+    record = _Record(reset=True)
+    losses = keras.callbacks.History()
+    spe, epochs = 3, 6
+    model.fit(*_data(spe), batch_size=BATCH, epochs=epochs, shuffle=False,
+              callbacks=[losses, *callbacks, record], verbose=0)
+    # Replay the same losses into a fresh copy: the rate of epoch e is the
+    # schedule after e observations.
+    replay = us.ReduceOnPlateau(us.CosineScheduler(60, base_lr=0.2),
+                                mode="max", factor=0.5, patience=1)
+    want = []
+    for epoch in range(epochs):
+        want += [replay(spe * epoch + j) for j in range(spe)]
+        replay.observe(losses.history["loss"][epoch])
+    assert sched.scale == replay.scale == 0.5 ** 2
+    assert_rates(-np.array(record.weights), want, "plateau")
+
+
+def test_plateau_state_round_trips_through_keras_serialization():
+    sched = us.ReduceOnPlateau(0.1, patience=0, factor=0.5)
+    lr = uk.LearningRateSchedule(sched)
+    lr.observe(1.0)
+    assert lr.observe(2.0) is True
+    config = keras.optimizers.schedules.serialize(lr)
+    back = keras.optimizers.schedules.deserialize(json.loads(
+        json.dumps(config)))
+    assert isinstance(back, uk.LearningRateSchedule)
+    assert back.schedule == sched
+    assert float(back(tf.range(2))[1]) == pytest.approx(0.05)
+
+
+@pytest.mark.parametrize("name,seed", samples(1))
+def test_schedule_round_trips_through_keras_serialization(name, seed):
+    sched = draw(name, seed)
+    config = keras.optimizers.schedules.serialize(
+        uk.LearningRateSchedule(sched))
+    assert config["registered_name"] == "unisched>LearningRateSchedule"
+    back = keras.optimizers.schedules.deserialize(json.loads(
+        json.dumps(config)))
+    assert back.schedule == sched
+
+
+# -- resume from model.save in a fresh process --------------------------------
+
+_RESUME = textwrap.dedent("""
+    import json, os, sys
+    os.environ["TF_CPP_MIN_LOG_LEVEL"] = "2"
+    import numpy as np, keras
+    import unisched
+    from unisched.backends import keras as uk
+    path, config, start, epochs, spe = sys.argv[1:6]
+    start, epochs, spe = int(start), int(epochs), int(spe)
+    sched = unisched.from_config(config)
+    model = keras.models.load_model(path)
+    opt = model.optimizer
+    restored = opt._learning_rate
+    assert isinstance(restored, uk.LearningRateSchedule), restored
+    assert restored.schedule == sched, restored.schedule
+    assert int(opt.iterations) == start * spe, int(opt.iterations)
+    # The momentum is saved as a constant; schedule it again.
+    uk.bind_hparams(opt, {"momentum": sched.momentum})
+    weights = []
+    kernel = model.get_layer("probe").kernel
+    record = keras.callbacks.LambdaCallback(on_batch_end=lambda b, logs:
+        weights.append(float(kernel.numpy()[0, 0])))
+    n = spe * 4
+    x = np.ones((n, 1), np.float32)
+    y = np.full((n, 1), -1e4, np.float32)
+    model.fit(x, y, batch_size=4, epochs=epochs, initial_epoch=start,
+              shuffle=False, callbacks=[record], verbose=0)
+    print(json.dumps(weights))
+""")
+
+
+def test_resume_in_a_fresh_process_continues_the_schedule(tmp_path):
+    sched = MOMENTUM_SCHEDS["one_cycle"]
+    spe, first, epochs = 4, 3, 9
+    # Uninterrupted, in this process.
+    full = _probe_model(keras.optimizers.SGD())
+    uk.bind(sched, full)
+    whole = _Record(reset=False)
+    full.fit(*_data(spe), batch_size=BATCH, epochs=epochs, shuffle=False,
+             callbacks=[whole], verbose=0)
+    # Interrupted after `first` epochs, saved, resumed elsewhere.
+    part = _probe_model(keras.optimizers.SGD())
+    uk.bind(sched, part)
+    begin = _Record(reset=False)
+    part.fit(*_data(spe), batch_size=BATCH, epochs=first, shuffle=False,
+             callbacks=[begin], verbose=0)
+    path = tmp_path / "m.keras"
+    part.save(path)
+    out = subprocess.run(
+        [sys.executable, "-c", _RESUME, str(path), sched.to_json(),
+         str(first), str(epochs), str(spe)],
+        capture_output=True, text=True, timeout=240)
+    assert out.returncode == 0, out.stderr[-3000:]
+    rest = json.loads(out.stdout.strip().splitlines()[-1])
+    resumed = begin.weights + rest
+    assert len(resumed) == spe * epochs
+    np.testing.assert_allclose(resumed, whole.weights, rtol=1e-6)
+    assert_rates(resumed, _sgd_trajectory(sched, spe * epochs), "resumed")
+
+
+# -- discriminative rates -----------------------------------------------------
+
+def test_group_optimizer_scales_adam_rate_per_group_exactly():
+    sched = us.CosineScheduler(30, base_lr=0.1, final_lr=0.01)
+    slow = keras.Variable(0.0, name="backbone_w")
+    fast = keras.Variable(0.0, name="head_w")
+    opt = uk.group_optimizer(
+        sched, lambda lr: keras.optimizers.Adam(lr, epsilon=1e-12),
+        {"backbone_.*": 0.1})
+    assert isinstance(opt, keras.optimizers.MultiOptimizer)
+    # Scaling the gradient instead (the inexact alternative): Adam ignores
+    # the scale.
+    scaled = keras.Variable(0.0, name="scaled_w")
+    plain = keras.optimizers.Adam(uk.LearningRateSchedule(sched),
+                                  epsilon=1e-12)
+
+    @tf.function
+    def step():
+        for v in (slow, fast, scaled):
+            v.assign(0.0)
+        opt.apply_gradients([(tf.ones(()), slow), (tf.ones(()), fast)])
+        plain.apply_gradients([(0.1 * tf.ones(()), scaled)])
+        return -tf.stack([slow.value, fast.value, scaled.value])
+
+    # Constant gradient: Adam's corrected step is exactly lr * g / |g|.
+    got = np.array([step().numpy() for _ in range(30)])
+    rates = sched.values(np.arange(30))
+    assert_rates(got[:, 0], 0.1 * rates, "slow group")
+    assert_rates(got[:, 1], rates, "fast group")
+    assert_rates(got[:, 2], rates, "scaled gradient")   # not 0.1 * rates
+
+
+def test_group_optimizer_rejects_bad_arguments():
+    make = keras.optimizers.SGD
+    with pytest.raises(ValueError, match="multiplier for 'a'"):
+        uk.group_optimizer("constant(0.1)", make, {"a": -1.0})
+    with pytest.raises(TypeError, match="new keras.optimizers.Optimizer"):
+        shared = keras.optimizers.SGD()
+        uk.group_optimizer("constant(0.1)", lambda lr: shared, {"a": 2.0})
+    with pytest.raises(TypeError, match="multipliers must be a dict"):
+        uk.group_optimizer("constant(0.1)", make, [0.1])
+
+
+# -- bind: targets and errors -------------------------------------------------
+
+def test_bind_through_the_core_dispatch_and_spec_strings():
+    opt = keras.optimizers.Adam(0.001)
+    lr = us.bind("cosine(max_update=10, base_lr=0.5)", opt)
+    assert isinstance(lr, uk.LearningRateSchedule)
+    assert opt._learning_rate is lr
+    assert float(opt.learning_rate) == 0.5
+    # The float rate's variable is no longer part of the optimizer state.
+    assert [v.name for v in opt.variables] == ["iteration"]
+    assert us.from_native(lr) == lr.schedule
+
+
+def test_bind_errors_name_the_problem():
+    sched = MOMENTUM_SCHEDS["one_cycle"]
+    with pytest.raises(TypeError, match="target must be"):
+        uk.bind(sched, object())
+    with pytest.raises(TypeError, match="unisched schedule or a spec"):
+        uk.bind(0.1, keras.optimizers.SGD())
+    with pytest.raises(ValueError, match="no optimizer"):
+        uk.bind(sched, keras.Sequential([keras.layers.Dense(1)]))
+    with pytest.raises(ValueError, match="momentum=False"):
+        uk.bind(sched, keras.optimizers.Adagrad())
+    adagrad = keras.optimizers.Adagrad()
+    uk.bind(sched, adagrad, momentum=False)
+    with pytest.raises(ValueError, match="'beta_9'"):
+        uk.bind("constant(0.1)", keras.optimizers.Adam(),
+                hparams={"beta_9": "constant(0.5)"})
+    with pytest.raises(TypeError, match="momentum must be"):
+        uk.bind(sched, keras.optimizers.SGD(), momentum=0.9)
+    with pytest.raises(TypeError, match="MultiOptimizer"):
+        uk.bind(sched, uk.group_optimizer(
+            sched, keras.optimizers.SGD, {"x": 0.5}))
+    # An SGD already built without velocity slots cannot take a momentum,
+    # and the failed bind leaves its learning rate alone.
+    built = keras.optimizers.SGD(0.01)
+    built.build([keras.Variable(0.0)])
+    with pytest.raises(ValueError, match="no velocity slots"):
+        uk.bind(sched, built)
+    assert not isinstance(built._learning_rate, uk.LearningRateSchedule)
+    with pytest.raises(ValueError, match="starts at 0.0"):
+        uk.bind_hparams(keras.optimizers.SGD(),
+                        {"momentum": "constant(0.0)"})
+    with pytest.raises(TypeError, match="stateless"):
+        uk.bind_hparams(keras.optimizers.SGD(),
+                        {"momentum": us.ReduceOnPlateau(0.9)})
+
+
+# -- Keras' own schedules -----------------------------------------------------
+
+def _keras_values(native):
+    """Keras' schedule at steps 0 .. HORIZON - 1, float32."""
+    steps = tf.range(HORIZON, dtype=tf.int64)
+    if getattr(native, "warmup_target", None) is not None:
+        # Its warmup branch is a scalar cond: one call per step.
+        fn = tf.function(native)
+        return np.array([float(fn(s)) for s in steps])
+    return native(steps).numpy()
+
+
+def _natives(rng):
+    sch = keras.optimizers.schedules
+    lr = float(np.exp(rng.uniform(np.log(1e-3), 0.0)))
+    steps = int(rng.integers(1, 60))
+    yield sch.ExponentialDecay(lr, steps, float(rng.uniform(0.3, 1.2)),
+                               staircase=bool(rng.random() < 0.5))
+    yield sch.ExponentialDecay(lr, float(rng.uniform(0.5, 30)),
+                               float(rng.uniform(0.3, 1.0)))
+    yield sch.InverseTimeDecay(lr, steps, float(rng.uniform(0, 2)),
+                               staircase=bool(rng.random() < 0.5))
+    bounds = sorted(int(b) for b in rng.choice(np.arange(1, 110), 3,
+                                               replace=False))
+    yield sch.PiecewiseConstantDecay(
+        bounds, [float(v) for v in rng.uniform(0, 1, 4)])
+    yield sch.PolynomialDecay(lr, int(rng.integers(1, 110)),
+                              end_learning_rate=lr * rng.uniform(0, 0.5),
+                              power=float(rng.choice([1.0, 2.0, 0.5,
+                                                      rng.uniform(0.2, 4)])))
+    yield sch.CosineDecay(lr, int(rng.integers(1, 110)),
+                          alpha=float(rng.choice([0.0, rng.uniform(0, 1)])))
+    yield sch.CosineDecay(lr * rng.uniform(0, 1), int(rng.integers(1, 80)),
+                          alpha=float(rng.uniform(0, 0.5)),
+                          warmup_target=lr,
+                          warmup_steps=int(rng.integers(0, 40)))
+    yield sch.CosineDecayRestarts(
+        lr, int(rng.integers(1, 40)),
+        t_mul=float(rng.choice([1.0, 2.0, rng.uniform(1, 3)])),
+        m_mul=float(rng.uniform(0.3, 1.0)),
+        alpha=float(rng.uniform(0, 0.3)))
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_from_native_equals_keras_schedule(seed):
+    for native in _natives(np.random.default_rng(seed)):
+        sched = uk.from_native(native)
+        assert us.from_native(native) == sched   # the core's dispatch
+        assert_rates(_keras_values(native), sched.values(STEPS),
+                     f"{type(native).__name__}({native.get_config()}) "
+                     f"-> {sched!r}")
+
+
+def test_from_native_maps_to_the_documented_schedules():
+    sch = keras.optimizers.schedules
+    assert uk.from_native(sch.CosineDecay(
+        0.0, 50, alpha=0.1, warmup_target=0.2, warmup_steps=10)) == \
+        us.warmup(us.CosineScheduler(50, base_lr=0.2, final_lr=0.1 * 0.2),
+                  10, warmup_begin_lr=0.0)
+    assert uk.from_native(sch.PolynomialDecay(0.1, 20, 0.01, power=0.0)) \
+        == us.ConstantScheduler(0.1)
+    assert uk.from_native(sch.CosineDecayRestarts(
+        1.0, 10, t_mul=2.0, m_mul=0.5, alpha=0.1)) == \
+        us.CosineRestartsScheduler(10, 1.0, 0.1, 2.0, 0.5)
+
+
+@pytest.mark.parametrize("native,message", [
+    (lambda s: s.PolynomialDecay(0.1, 10, cycle=True), "cycle=True"),
+    (lambda s: s.PolynomialDecay(0.1, 10, power=-1.0), "power"),
+    (lambda s: s.PolynomialDecay(0.1, 10.5), "decay_steps"),
+    (lambda s: s.CosineDecayRestarts(0.1, 10, t_mul=0.5), "t_mul"),
+    (lambda s: s.CosineDecay(0.1, 10, alpha=-0.5), "alpha"),
+    (lambda s: s.ExponentialDecay(0.1, 2.5, 0.5, staircase=True),
+     "staircase"),
+    (lambda s: s.ExponentialDecay(0.1, 10, -0.5), "factor"),
+    (lambda s: s.PiecewiseConstantDecay([2.5], [0.1, 0.2]),
+     "boundaries"),
+])
+def test_from_native_refuses_what_it_cannot_represent(native, message):
+    with pytest.raises(ValueError, match=message):
+        uk.from_native(native(keras.optimizers.schedules))
+
+
+def test_from_native_rejects_other_objects():
+    with pytest.raises(TypeError, match="from_native converts"):
+        uk.from_native(keras.optimizers.SGD())
