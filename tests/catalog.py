@@ -174,6 +174,10 @@ def epochwise(rng):
     return us.epochwise(_base(rng), int(rng.integers(1, 12)))
 
 
+def shift(rng):
+    return us.shift(_base(rng), int(rng.integers(0, 30)))
+
+
 def scale(rng):
     return us.scale(_base(rng), float(rng.uniform(0.01, 3.0)))
 
@@ -198,7 +202,7 @@ CATALOG = {
     "one_cycle_momentum": one_cycle_momentum,
     "warmup_stable_decay": warmup_stable_decay,
     "reduce_on_plateau": reduce_on_plateau, "warmup": warmup, "join": join,
-    "epochwise": epochwise, "scale": scale, "floor": floor,
+    "epochwise": epochwise, "shift": shift, "scale": scale, "floor": floor,
 }
 
 

@@ -11,8 +11,8 @@ adapters live in ``unisched.backends`` and are imported only on demand:
 (0.5, 0.01)
 """
 from .base import Schedule, from_config, registered
-from .combinators import (Epochwise, Floor, Join, Scale, Warmup, epochwise,
-                          floor, join, scale, warmup)
+from .combinators import (Epochwise, Floor, Join, Scale, Shift, Warmup,
+                          epochwise, floor, join, scale, shift, warmup)
 from .cyclic import (CosineRestartsScheduler, CyclicMomentum,
                      CyclicScheduler, OneCycleMomentum, OneCycleScheduler,
                      WarmupStableDecayScheduler)
@@ -50,6 +50,6 @@ __all__ = [
     "PiecewiseConstantScheduler", "CosineRestartsScheduler",
     "CyclicScheduler", "CyclicMomentum", "OneCycleScheduler",
     "OneCycleMomentum", "WarmupStableDecayScheduler", "ReduceOnPlateau",
-    "Warmup", "Join", "Epochwise", "Scale", "Floor",
-    "warmup", "join", "epochwise", "scale", "floor",
+    "Warmup", "Join", "Epochwise", "Shift", "Scale", "Floor",
+    "warmup", "join", "epochwise", "shift", "scale", "floor",
 ]

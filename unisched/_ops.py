@@ -46,7 +46,10 @@ class ScalarOps:
 
     @staticmethod
     def power(base, exponent):
-        return math.pow(base, exponent)
+        try:
+            return math.pow(base, exponent)
+        except OverflowError:  # numpy gives inf; so must one call
+            return math.inf
 
     @staticmethod
     def clip(x, low, high):

@@ -27,7 +27,7 @@ def real(name: str, value: Any) -> float:
     value = float(value)
     if not math.isfinite(value):
         raise ValueError(f"{name} must be finite, got {value!r}")
-    return value
+    return value + 0.0  # -0.0 -> 0.0: equal schedules hash alike
 
 
 def rate(name: str, value: Any) -> float:

@@ -96,13 +96,24 @@ def from_config(config: Any) -> "Schedule":
     True
     """
     if isinstance(config, str):
-        config = json.loads(config)
+        try:
+            config = json.loads(config)
+        except json.JSONDecodeError as err:
+            raise ValueError(f"config is not valid JSON ({err}): "
+                             f"{config!r}") from None
     if not isinstance(config, dict):
         raise TypeError(f"config must be a dict, got {config!r}")
     if "name" not in config:
         raise ValueError(f"config has no 'name' key: {config!r}")
     kwargs = {k: _decode(v) for k, v in config.items() if k != "name"}
     return build(config["name"], (), kwargs)
+
+
+def _freeze(value: Any) -> Any:
+    """Lists become tuples, so no argument can be changed in place."""
+    if isinstance(value, (list, tuple)):
+        return tuple(_freeze(v) for v in value)
+    return value
 
 
 def _encode(value: Any) -> Any:
@@ -135,6 +146,7 @@ class Schedule:
     stateful: ClassVar[bool] = False
 
     def __init__(self, **args: Any) -> None:
+        args = {k: _freeze(v) for k, v in args.items()}
         object.__setattr__(self, "_args", args)
         for key, value in args.items():
             # An argument named like a method (PiecewiseConstantScheduler's

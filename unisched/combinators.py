@@ -2,7 +2,8 @@
 
 ``warmup`` puts a ramp in front of any schedule, ``join`` runs schedules
 one after another (each later piece sees ``step - boundary``),
-``epochwise`` holds a schedule constant within each epoch, ``scale`` and
+``epochwise`` holds a schedule constant within each epoch, ``shift``
+starts a schedule some updates in, ``scale`` and
 ``floor`` transform values.  Momentum cycles follow their schedule through
 each combinator.
 """
@@ -218,6 +219,37 @@ class Floor(Schedule):
         return self.schedule.default_horizon()
 
 
+@register
+class Shift(Schedule):
+    """``lr(step) = schedule(step + steps)``: start ``steps`` updates into
+    ``schedule`` (e.g. an MXNet-named schedule, which counts updates from
+    one under a Gluon Trainer, is ``shift(sched, 1)`` in unisched's count).
+
+    >>> from unisched import CosineScheduler
+    >>> s = Shift(CosineScheduler(4, base_lr=1.0), 2)
+    >>> s(0), s(2)
+    (0.5, 0.0)
+    """
+
+    name = "shift"
+
+    def __init__(self, schedule: Schedule, steps: int) -> None:
+        super().__init__(schedule=_schedule("schedule", schedule),
+                         steps=check.integer("steps", steps, 0))
+
+    def _eval(self, t, ops):
+        return self.schedule._eval(t + float(self.steps), ops)
+
+    @property
+    def momentum(self) -> Schedule | None:
+        inner = self.schedule.momentum
+        return None if inner is None else Shift(inner, self.steps)
+
+    def default_horizon(self) -> int | None:
+        inner = self.schedule.default_horizon()
+        return None if inner is None else max(inner - self.steps, 1)
+
+
 def warmup(schedule: Schedule, warmup_steps: int,
            warmup_begin_lr: float = 0.0,
            warmup_mode: str = "linear") -> Warmup:
@@ -233,6 +265,11 @@ def join(schedules: Sequence[Schedule], boundaries: Sequence[int]) -> Join:
 def epochwise(schedule: Schedule, steps_per_epoch: int) -> Epochwise:
     """Step ``schedule`` once per epoch of ``steps_per_epoch`` updates."""
     return Epochwise(schedule, steps_per_epoch)
+
+
+def shift(schedule: Schedule, steps: int) -> Shift:
+    """Start ``steps`` updates into ``schedule``."""
+    return Shift(schedule, steps)
 
 
 def scale(schedule: Schedule, factor: float) -> Scale:

@@ -27,6 +27,9 @@ _TOKEN = re.compile(r"""
 """, re.VERBOSE)
 
 
+MAX_DEPTH = 100
+
+
 class SpecError(ValueError):
     """A schedule spec that does not parse."""
 
@@ -59,6 +62,7 @@ class _Parser:
         self.text = text
         self.tokens = _tokenize(text)
         self.i = 0
+        self.depth = 0
         self.names = _class_names()
 
     def peek(self) -> tuple[str, str, int]:
@@ -76,6 +80,11 @@ class _Parser:
         return tok
 
     def call(self) -> Schedule:
+        self.depth += 1
+        if self.depth > MAX_DEPTH:
+            raise SpecError(f"spec nested deeper than {MAX_DEPTH} calls at "
+                            f"position {self.peek()[2]} in spec "
+                            f"{self.text!r}")
         _, name, pos = self.take(kind="name")
         if name not in self.names:
             valid = ", ".join(sorted(registered()))
@@ -100,6 +109,7 @@ class _Parser:
             if self.peek()[1] != ")":
                 self.take(",")
         self.take(")")
+        self.depth -= 1
         return build(self.names[name], tuple(args), kwargs)
 
     def value(self) -> Any:
