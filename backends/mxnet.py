@@ -550,9 +550,9 @@ def from_native(obj: Any) -> us.Schedule:
             Factor/MultiFactor scheduler that was already called past its
             first decay (they overwrite ``base_lr``, so the original rate
             is lost); a native that would raise under a Trainer
-            (``warmup_steps == max_update``); a ``CosineScheduler``
-            without warmup and ``max_update >= 2`` (the Trainer starts its
-            cosine at ``1 / max_update``, which no core schedule can do).
+            (``warmup_steps == max_update``).  A ``CosineScheduler``
+            without warmup becomes ``shift(CosineScheduler(...), 1)``: the
+            Trainer starts its cosine at ``1 / max_update``.
 
     >>> mx = import_mxnet()
     >>> from_native(mx.lr_scheduler.MultiFactorScheduler([15, 30], 0.5,
@@ -739,10 +739,8 @@ def _from_cosine(native: Any) -> us.Schedule:
     top = int(native.max_update)
     if top == 1:
         return us.ConstantScheduler(float(native.final_lr))
-    raise ValueError(
-        f"without warmup a Trainer's first update already uses "
-        f"num_update=1, i.e. the cosine at 1/{top} of its way, and no "
-        f"unisched schedule starts a cosine part-way (this needs a core "
-        f"'shift' combinator). unisched.CosineScheduler(max_update={top},"
-        f" base_lr={native.base_lr_orig!r}, final_lr={native.final_lr!r})"
-        f" is the same curve one update later")
+    # A Trainer's first update already uses num_update=1, 1/top of the way
+    # down: the same cosine started one update in.
+    return us.shift(us.CosineScheduler(
+        top, base_lr=float(native.base_lr_orig),
+        final_lr=float(native.final_lr)), 1)

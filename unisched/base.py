@@ -124,6 +124,13 @@ def _encode(value: Any) -> Any:
     return value
 
 
+def _repr_value(value: Any) -> str:
+    """Arguments are stored as tuples; show them as the lists users pass."""
+    if isinstance(value, tuple):
+        return "[" + ", ".join(_repr_value(v) for v in value) + "]"
+    return repr(value)
+
+
 def _spec_value(value: Any) -> str:
     if isinstance(value, Schedule):
         return value.to_spec()
@@ -212,7 +219,7 @@ class Schedule:
         return shown
 
     def __repr__(self) -> str:
-        inner = ", ".join(f"{k}={v!r}"
+        inner = ", ".join(f"{k}={_repr_value(v)}"
                           for k, v in self._non_default_args().items())
         return f"{type(self).__name__}({inner})"
 
