@@ -2,13 +2,19 @@
 
     unisched values SPEC --steps N          CSV of step,lr[,momentum]
     unisched plot SPEC [SPEC ...] --steps N -o out.png
-    unisched demo [--out DIR]               the chapter's schedules: table
-                                            and plot
+    unisched train --framework FW --schedule SPEC --epochs N --data D
+    unisched compare --frameworks torch,keras,mxnet --schedule SPEC ...
+    unisched lr-find --framework FW --data D
+    unisched chapter --out DIR [--data D] [--epochs N]
+    unisched demo [--out DIR]               the main job: the chapter's
+                                            schedules, then one schedule
+                                            trained in all three frameworks
 """
 from __future__ import annotations
 
 import argparse
 import csv
+import os
 import sys
 from typing import Sequence
 
@@ -72,7 +78,6 @@ def cmd_plot(args: argparse.Namespace) -> int:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    import os
     schedules = d2l_chapter()
     steps = args.steps
     os.makedirs(args.out, exist_ok=True)
@@ -87,7 +92,133 @@ def cmd_demo(args: argparse.Namespace) -> int:
     path = os.path.join(args.out, "schedules.png")
     _figure_for(schedules, steps, path, "d2l chapter schedules")
     print(f"wrote {path}")
+    # The main job: one schedule, the same update by update, in each
+    # framework (batch 64 gives 24 updates per epoch on the digits).
+    from .compare import check_frameworks, compare
+    from .data import load_dataset
+    sched = parse(DEMO_SCHEDULE)
+    print(f"\nTraining LeNet on the embedded digits with {sched.to_spec()}")
+    compare(check_frameworks(args.frameworks), sched,
+            load_dataset("digits"), args.epochs, args.out, batch_size=64)
+    with open(os.path.join(args.out, "summary.md")) as handle:
+        print(handle.read())
+    print(f"wrote {os.path.join(args.out, 'compare.png')}")
     return 0
+
+
+DEMO_SCHEDULE = "warmup(cosine(max_update=220, base_lr=0.3, final_lr=0.01), " \
+    "warmup_steps=20)"
+
+
+def _learning_rates(text: str | None):
+    """``'0.1'`` -> 0.1; ``'1e-3:1e-1'`` -> slice(1e-3, 1e-1); ``':0.1'``
+    -> slice(None, 0.1) (fastai's discriminative rates)."""
+    if text is None:
+        return None
+    try:
+        if ":" not in text:
+            return float(text)
+        lo, hi = text.split(":", 1)
+        return slice(float(lo) if lo.strip() else None, float(hi))
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"--lr must be a number or LO:HI, got {text!r}") from None
+
+
+def _data(args: argparse.Namespace):
+    from .data import load_dataset
+    return load_dataset(args.data, limit=args.limit)
+
+
+def _train_options(args: argparse.Namespace) -> dict:
+    options = dict(batch_size=args.batch_size, optimizer=args.optimizer,
+                   momentum=args.momentum, unit=args.unit, seed=args.seed)
+    if args.lr is not None:
+        options["lr"] = args.lr
+    return options
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from .compare import plot_runs, train, write_run
+    data = _data(args)
+    rec = train(args.framework, parse(args.schedule), data, args.epochs,
+                **_train_options(args))
+    paths = write_run(rec, args.out, args.framework)
+    figure = os.path.join(args.out, f"{args.framework}.png")
+    plot_runs({args.framework: rec}, figure,
+              f"{args.schedule} on {data.name}")
+    for path in paths + [figure]:
+        print(f"wrote {path}")
+    return 0
+
+
+def cmd_compare(args: argparse.Namespace) -> int:
+    from .compare import check_frameworks, compare
+    frameworks = check_frameworks(args.frameworks)
+    data = _data(args)
+    runs = compare(frameworks, parse(args.schedule), data, args.epochs,
+                   args.out, **_train_options(args))
+    with open(os.path.join(args.out, "summary.md")) as handle:
+        print(handle.read())
+    print(f"wrote {os.path.join(args.out, 'compare.png')} and metrics of "
+          f"{', '.join(runs)} in {args.out}")
+    return 0
+
+
+def cmd_lr_find(args: argparse.Namespace) -> int:
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from .compare import backend
+    from .plot import save_figure
+    data = _data(args)
+    result = backend(args.framework).lr_find(
+        data, start_lr=args.start_lr, end_lr=args.end_lr,
+        num_it=args.num_it, batch_size=args.batch_size,
+        optimizer=args.optimizer, momentum=args.momentum, seed=args.seed)
+    print(f"lr finder ({args.framework}, {data.name}): "
+          f"{len(result.lrs)} updates, stopped: {result.stop_reason}")
+    for name, suggestion in result.suggestions.items():
+        print(f"{name:>8}: {suggestion.lr:.3g}")
+    os.makedirs(args.out, exist_ok=True)
+    path = os.path.join(args.out, f"lr_find_{args.framework}.png")
+    ax = result.plot()
+    save_figure(ax.figure, path)
+    plt.close(ax.figure)
+    result.to_json(os.path.join(args.out,
+                                f"lr_find_{args.framework}.json"))
+    print(f"wrote {path}")
+    return 0
+
+
+def cmd_chapter(args: argparse.Namespace) -> int:
+    from .chapter import render_chapter
+    path = render_chapter(args.out, data=args.data, epochs=args.epochs,
+                          frameworks=args.frameworks, limit=args.limit)
+    print(f"wrote {path}")
+    return 0
+
+
+def _add_training_options(p: argparse.ArgumentParser, epochs: int) -> None:
+    p.add_argument("--data", default="digits",
+                   choices=["digits", "fashion-mnist"],
+                   help="digits (embedded, offline) or fashion-mnist "
+                        "(downloaded once into the cache)")
+    p.add_argument("--limit", type=_positive_int, default=None,
+                   help="use at most this many training images")
+    p.add_argument("--epochs", type=_positive_int, default=epochs)
+    p.add_argument("--batch-size", type=_positive_int, default=256)
+    p.add_argument("--optimizer", default="sgd",
+                   choices=["sgd", "adam", "adamw"])
+    p.add_argument("--momentum", type=float, default=0.0)
+    p.add_argument("--unit", default="step", choices=["step", "epoch"],
+                   help="what the schedule counts: updates or epochs")
+    p.add_argument("--lr", type=_learning_rates, default=None,
+                   help="discriminative rates over the layer groups: a "
+                        "multiplier or LO:HI (fastai's slice)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--out", default="out")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -111,10 +242,46 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-o", "--output", default="schedules.png")
     p.set_defaults(func=cmd_plot)
 
-    p = sub.add_parser("demo", help="the d2l chapter's schedules: a table "
-                                    "of values and a plot")
+    p = sub.add_parser("train", help="train the LeNet in one framework")
+    p.add_argument("--framework", required=True,
+                   choices=["torch", "keras", "mxnet"])
+    p.add_argument("--schedule", required=True, help="a schedule spec")
+    _add_training_options(p, epochs=10)
+    p.set_defaults(func=cmd_train)
+
+    p = sub.add_parser("compare", help="train one schedule in several "
+                                       "frameworks and compare")
+    p.add_argument("--frameworks", default="torch,keras,mxnet")
+    p.add_argument("--schedule", required=True, help="a schedule spec")
+    _add_training_options(p, epochs=10)
+    p.set_defaults(func=cmd_compare)
+
+    p = sub.add_parser("lr-find", help="the learning-rate finder")
+    p.add_argument("--framework", required=True,
+                   choices=["torch", "keras", "mxnet"])
+    p.add_argument("--start-lr", type=float, default=1e-7)
+    p.add_argument("--end-lr", type=float, default=10.0)
+    p.add_argument("--num-it", type=_positive_int, default=100)
+    _add_training_options(p, epochs=1)
+    p.set_defaults(func=cmd_lr_find)
+
+    p = sub.add_parser("chapter", help="run the d2l chapter and render "
+                                       "it as one report")
+    p.add_argument("--out", default="out/chapter")
+    p.add_argument("--data", default="digits",
+                   choices=["digits", "fashion-mnist"])
+    p.add_argument("--epochs", type=_positive_int, default=None)
+    p.add_argument("--frameworks", default="torch,keras,mxnet")
+    p.add_argument("--limit", type=_positive_int, default=None)
+    p.set_defaults(func=cmd_chapter)
+
+    p = sub.add_parser("demo", help="the main job: the chapter's schedules "
+                                    "and one schedule trained in all three "
+                                    "frameworks on the embedded data")
     p.add_argument("--out", default="out")
     p.add_argument("--steps", type=_positive_int, default=30)
+    p.add_argument("--epochs", type=_positive_int, default=10)
+    p.add_argument("--frameworks", default="torch,keras,mxnet")
     p.set_defaults(func=cmd_demo)
     return parser
 
