@@ -910,3 +910,8 @@ def from_native(obj: Any) -> Schedule:
         f"CosineDecay, CosineDecayRestarts and unisched's "
         f"LearningRateSchedule; got {type(obj).__module__}."
         f"{type(obj).__qualname__}")
+
+
+# The LeNet trainer built on this adapter (imported last: it uses it).
+from ._train_keras import (KerasTrainer, fit_one_cycle,  # noqa: E402
+                           lr_find, train_lenet)
