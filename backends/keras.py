@@ -57,6 +57,7 @@ __all__ = [
     "KerasOps", "LearningRateSchedule", "ScheduledHyperparameter",
     "ReduceOnPlateauCallback", "bind", "bind_hparams", "epoch_callback",
     "from_native", "group_optimizer",
+    "train_lenet", "lr_find", "fit_one_cycle", "KerasTrainer",
 ]
 
 #: every schedule value is computed in this dtype (optimizers cast it to
@@ -912,6 +913,13 @@ def from_native(obj: Any) -> Schedule:
         f"{type(obj).__qualname__}")
 
 
-# The LeNet trainer built on this adapter (imported last: it uses it).
-from ._train_keras import (KerasTrainer, fit_one_cycle,  # noqa: E402
-                           lr_find, train_lenet)
+_TRAINER = ("train_lenet", "lr_find", "fit_one_cycle", "KerasTrainer")
+
+
+def __getattr__(name: str):
+    # PEP 562: the LeNet trainer is built on this adapter and loads on
+    # first use, so either module can be imported first.
+    if name in _TRAINER:
+        from . import _train_keras
+        return getattr(_train_keras, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -80,7 +80,8 @@ def import_mxnet() -> ModuleType:
 mx = import_mxnet()
 
 __all__ = ["LRScheduler", "bind", "attached", "set_multipliers",
-           "from_native", "import_mxnet", "SCHEDULABLE", "REFUSED"]
+           "from_native", "import_mxnet", "SCHEDULABLE", "REFUSED",
+           "train_lenet", "lr_find", "fit_one_cycle", "MXNetTrainer"]
 
 UNITS = ("step", "epoch")
 _OPTIONS = ("unit", "steps_per_epoch", "hparams", "cycle_momentum")
@@ -744,3 +745,15 @@ def _from_cosine(native: Any) -> us.Schedule:
     return us.shift(us.CosineScheduler(
         top, base_lr=float(native.base_lr_orig),
         final_lr=float(native.final_lr)), 1)
+
+
+_TRAINER = ("train_lenet", "lr_find", "fit_one_cycle", "MXNetTrainer")
+
+
+def __getattr__(name: str):
+    # PEP 562: the LeNet trainer is built on this adapter and loads on
+    # first use, so either module can be imported first.
+    if name in _TRAINER:
+        from . import _train_mxnet
+        return getattr(_train_mxnet, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
