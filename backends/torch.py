@@ -32,7 +32,8 @@ from unisched import _validate as check
 from unisched._ops import ScalarOps
 from unisched.base import Schedule, from_config
 
-__all__ = ["LRScheduler", "bind", "from_native", "STATE_FORMAT"]
+__all__ = ["LRScheduler", "bind", "from_native", "STATE_FORMAT",
+           "train_lenet", "lr_find", "fit_one_cycle", "TorchTrainer"]
 
 #: Tag stored in every state dict; bumped if the layout ever changes.
 STATE_FORMAT = "unisched.torch.LRScheduler/1"
@@ -856,3 +857,15 @@ def from_native(obj: Any, *, horizon: int | None = None) -> Schedule:
             f" (for ReduceLROnPlateau use unisched.ReduceOnPlateau)")
     raise TypeError(f"from_native takes a torch.optim.lr_scheduler "
                     f"scheduler, got {kind.__module__}.{kind.__qualname__}")
+
+
+_TRAINER = ("train_lenet", "lr_find", "fit_one_cycle", "TorchTrainer")
+
+
+def __getattr__(name: str):
+    # PEP 562: the LeNet trainer is built on this adapter and loads on
+    # first use, so either module can be imported first.
+    if name in _TRAINER:
+        from . import _train_torch
+        return getattr(_train_torch, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
