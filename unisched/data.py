@@ -385,10 +385,11 @@ def download_fashion_mnist(
             with each mirror and the directory to put them in by hand.
         ValueError: bad ``mirrors``, ``sha256`` or ``timeout``.
 
-    Example:
-        >>> folder = download_fashion_mnist()  # doctest: +SKIP
-        >>> sorted(p.name for p in folder.glob("*.gz"))  # doctest: +SKIP
-        ['t10k-images-idx3-ubyte.gz', 't10k-labels-idx1-ubyte.gz', ...]
+    Example (needs the network, so not run as a doctest)::
+
+        folder = download_fashion_mnist()
+        sorted(p.name for p in folder.glob("*.gz"))
+        # ['t10k-images-idx3-ubyte.gz', 't10k-labels-idx1-ubyte.gz', ...]
     """
     expected = _check_sha256_map(
         FASHION_MNIST_SHA256 if sha256 is None else sha256)
@@ -480,9 +481,9 @@ def read_idx(path: str | os.PathLike[str]) -> np.ndarray:
         ValueError: the file is not valid (bad gzip stream, wrong magic,
             truncated, extra bytes); the message names the file.
 
-    Example:
-        >>> read_idx("t10k-labels-idx1-ubyte.gz").shape  # doctest: +SKIP
-        (10000,)
+    Example (needs the file, so not run as a doctest)::
+
+        read_idx("t10k-labels-idx1-ubyte.gz").shape  # (10000,)
     """
     path = Path(path)
     with open(path, "rb") as fh:
@@ -559,10 +560,10 @@ def load_fashion_mnist(
             downloaded.
         ValueError: a file is not valid IDX or the files disagree.
 
-    Example:
-        >>> ds = load_fashion_mnist(limit=1000)  # doctest: +SKIP
-        >>> ds.x_train.shape  # doctest: +SKIP
-        (1000, 1, 28, 28)
+    Example (needs the network or the cached files)::
+
+        ds = load_fashion_mnist(limit=1000)
+        ds.x_train.shape  # (1000, 1, 28, 28)
     """
     limit = _check_limit(limit)
     folder = download_fashion_mnist(root, mirrors=mirrors, sha256=sha256,
