@@ -106,7 +106,9 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return 0
 
 
-DEMO_SCHEDULE = "warmup(cosine(max_update=220, base_lr=0.3, final_lr=0.01), " \
+# Batch 64 (24 updates per epoch on the digits): at the chapter's peak of
+# 0.3 so small a batch sends some runs into dead ReLUs; 0.1 trains in all.
+DEMO_SCHEDULE = "warmup(cosine(max_update=220, base_lr=0.1, final_lr=0.005), " \
     "warmup_steps=20)"
 
 
@@ -179,8 +181,11 @@ def cmd_lr_find(args: argparse.Namespace) -> int:
         optimizer=args.optimizer, momentum=args.momentum, seed=args.seed)
     print(f"lr finder ({args.framework}, {data.name}): "
           f"{len(result.lrs)} updates, stopped: {result.stop_reason}")
-    for name, suggestion in result.suggestions.items():
-        print(f"{name:>8}: {suggestion.lr:.3g}")
+    for name in ("minimum", "steep", "valley", "slide"):
+        suggestion = result.suggestions.get(name)
+        value = f"{suggestion.lr:.3g}" if suggestion else \
+            "n/a (the sweep stopped too early for this rule)"
+        print(f"{name:>8}: {value}")
     os.makedirs(args.out, exist_ok=True)
     path = os.path.join(args.out, f"lr_find_{args.framework}.png")
     ax = result.plot()
@@ -193,9 +198,14 @@ def cmd_lr_find(args: argparse.Namespace) -> int:
 
 
 def cmd_chapter(args: argparse.Namespace) -> int:
-    from .chapter import render_chapter
-    path = render_chapter(args.out, data=args.data, epochs=args.epochs,
-                          frameworks=args.frameworks, limit=args.limit)
+    from .chapter import ChapterError, render_chapter
+    try:
+        path = render_chapter(args.out, data=args.data, epochs=args.epochs,
+                              frameworks=args.frameworks, limit=args.limit,
+                              num_it=args.num_it)
+    except ChapterError as err:
+        print(f"unisched chapter: error: {err}", file=sys.stderr)
+        return 1
     print(f"wrote {path}")
     return 0
 
@@ -273,6 +283,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--epochs", type=_positive_int, default=None)
     p.add_argument("--frameworks", default="torch,keras,mxnet")
     p.add_argument("--limit", type=_positive_int, default=None)
+    p.add_argument("--num-it", type=_positive_int, default=100,
+                   help="updates of the lr-finder sweep")
     p.set_defaults(func=cmd_chapter)
 
     p = sub.add_parser("demo", help="the main job: the chapter's schedules "
@@ -291,8 +303,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         return args.func(args)
-    except (ValueError, TypeError) as err:
+    except (ValueError, TypeError, OSError) as err:
+        # bad specs and arguments, missing data sets: a message, no trace
         parser.exit(2, f"unisched {args.command}: error: {err}\n")
+
 
 
 if __name__ == "__main__":

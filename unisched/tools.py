@@ -98,6 +98,11 @@ def _loss(name: str, value: Any) -> float:
     return float(value)
 
 
+class TooFewPoints(ValueError):
+    """A suggestion rule got a curve too short for it (e.g. a sweep that
+    diverged early)."""
+
+
 def _curve(lrs: Any, losses: Any, minimum_points: int, method: str
            ) -> tuple[np.ndarray, np.ndarray]:
     """Validate a finder curve for a suggestion rule: 1-D, equal lengths,
@@ -111,7 +116,7 @@ def _curve(lrs: Any, losses: Any, minimum_points: int, method: str
         raise ValueError(f"{method}: lrs and losses must have the same "
                          f"length, got {lrs.size} and {losses.size}")
     if lrs.size < minimum_points:
-        raise ValueError(f"{method} needs at least {minimum_points} "
+        raise TooFewPoints(f"{method} needs at least {minimum_points} "
                          f"point(s), got {lrs.size}; run the finder for "
                          f"more updates or skip fewer points")
     if not np.all(np.isfinite(lrs)) or np.any(lrs <= 0):
@@ -392,8 +397,11 @@ class LRFinderState:
         if methods is None:
             methods = DEFAULT_SUGGESTIONS
         start, end = self._fastai_window(skip_start, skip_end)
+        # A sweep that diverged early may be too short for some rules
+        # (slide needs 16 points); those are left out, not fatal.
         suggestions = suggest(self.lrs, self.smoothed, methods,
-                              skip_start=start, skip_end=end)
+                              skip_start=start, skip_end=end,
+                              skip_short=True)
         return LRFinderResult(lrs=self.lrs, losses=self.losses,
                               smoothed=self.smoothed,
                               suggestions=suggestions, num_it=self.num_it,
@@ -549,8 +557,8 @@ def _method(method: str | Callable) -> tuple[str, Callable]:
 
 def suggest(lrs: Any, losses: Any,
             methods: Sequence[str | Callable] = DEFAULT_SUGGESTIONS, *,
-            skip_start: int = 0, skip_end: int = 0
-            ) -> dict[str, Suggestion]:
+            skip_start: int = 0, skip_end: int = 0,
+            skip_short: bool = False) -> dict[str, Suggestion]:
     """Apply suggestion rules to a finder curve, as fastai's ``lr_find``:
     keep ``[skip_start, len - skip_end)``, cut at the first NaN loss,
     then call each rule.  (``LRFinderState.result`` passes fastai's
@@ -563,6 +571,8 @@ def suggest(lrs: Any, losses: Any,
             ``f(lrs, losses) -> Suggestion`` (e.g. a ``functools.partial``
             of :func:`slide`; named after the function).
         skip_start, skip_end: points dropped at each end.
+        skip_short: leave out a rule the curve is too short for (a sweep
+            that diverged early) instead of raising :class:`TooFewPoints`.
 
     Returns:
         ``{name: Suggestion(lr, mark_lr, mark_loss)}`` in ``methods``
@@ -589,7 +599,14 @@ def suggest(lrs: Any, losses: Any,
     nan = np.flatnonzero(np.isnan(losses))
     if nan.size:
         lrs, losses = lrs[:nan[0]], losses[:nan[0]]
-    return {name: Suggestion(*fn(lrs, losses)) for name, fn in named}
+    out = {}
+    for name, fn in named:
+        try:
+            out[name] = Suggestion(*fn(lrs, losses))
+        except TooFewPoints:
+            if not skip_short:
+                raise
+    return out
 
 
 # --------------------------------------------------------- finder result
