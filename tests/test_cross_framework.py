@@ -16,13 +16,14 @@ a LeNet is chaotic: SGD amplifies such differences from update to update
 the loss by 8e-4 at update 10 and by up to 0.26 within 30 updates; at the
 chapter's rate of 0.3 runs decorrelate completely).  PyTorch and Keras
 happen to compute almost bit for bit alike (2.4e-7 over all 30 updates);
-MXNet's kernels differ by ~1e-6 at first, and the chaos grows that.  The test therefore measures that
-amplification instead of guessing it: it trains the first framework twice,
-once from weights moved by one float32 step (``nextafter``, random
-directions), and allows the frameworks to differ from each other by at
-each update at most ``FACTOR`` times the largest amount one framework has
-differed from itself under that perturbation so far (and 1e-4).  Over the first ``EARLY`` updates, before the
-amplification sets in, losses must agree to 1e-4 — a rate used one
+MXNet's kernels differ by ~1e-6 at first, and the chaos grows that.
+The test therefore measures that amplification instead of guessing it: it
+trains the first framework twice, once from weights moved by one float32
+step (``nextafter``, random directions), and allows the frameworks to
+differ from each other at each update by at most ``FACTOR`` times the
+largest amount one framework has differed from itself under that
+perturbation so far (and 1e-4).  Over the first ``EARLY`` updates, before
+the amplification sets in, losses must agree to 1e-4 — a rate used one
 update early, a transposed weight, a different loss reduction or another
 batch order shows up there as 1e-2 or more.
 """

@@ -21,7 +21,7 @@ matplotlib.use("Agg")
 import unisched as us  # noqa: E402
 from unisched import tools  # noqa: E402
 from unisched.tools import (LossSmoother, LRFinderResult,  # noqa: E402
-                            LRFinderState, Recorder, Suggestion,
+                            LRFinderState, Recorder, Suggestion, TooFewPoints,
                             even_mults, group_schedules, lr_finder_schedule,
                             lr_range, minimum, multipliers, one_cycle,
                             slide, steep, suggest, trainable_groups, valley)
@@ -186,12 +186,18 @@ def test_result_default_window_is_fastai_slice():
                                       ["minimum", "valley"])
 
 
-def test_result_too_short_raises_but_curve_is_available():
+def test_result_too_short_leaves_rules_out_but_keeps_the_curve():
+    # Diverged after 6 updates: the window [10, 1) is empty, so every
+    # rule is left out; suggest() itself still refuses such a curve.
     state = LRFinderState(num_it=100)
     _run(state, [1, 1, 1, 1, 15, 16])
-    with pytest.raises(ValueError, match="at least"):
-        state.result()
-    assert state.result(methods=()).suggestions == {}
+    result = state.result()
+    assert state.stop_reason == "diverged"
+    assert result.suggestions == {}
+    assert len(result.lrs) == 6
+    with pytest.raises(TooFewPoints, match="at least"):
+        suggest(state.lrs[10:1], state.smoothed[10:1], ["minimum"])
+    assert issubclass(TooFewPoints, ValueError)
 
 
 # ---------------------------------------------------------- suggestions

@@ -791,10 +791,11 @@ def render_chapter(out_dir: str | os.PathLike, data: str = "digits",
     chapter's 30 epochs (on ``'digits'`` a few minutes per framework).
     Returns the report's path.
 
-    Example:
-        >>> render_chapter("out/chapter", epochs=2, limit=512,
-        ...                frameworks="pytorch")  # doctest: +SKIP
-        PosixPath('out/chapter/report.md')
+    Example (trains, so not run as a doctest)::
+
+        render_chapter("out/chapter", epochs=2, limit=512,
+                       frameworks="pytorch")
+        # PosixPath('out/chapter/report.md')
     """
     run = run_chapter(out_dir, data, epochs, frameworks, limit=limit,
                       num_it=num_it, chapter=chapter, log=log)

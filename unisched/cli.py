@@ -108,8 +108,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 # Batch 64 (24 updates per epoch on the digits): at the chapter's peak of
 # 0.3 so small a batch sends some runs into dead ReLUs; 0.1 trains in all.
-DEMO_SCHEDULE = "warmup(cosine(max_update=220, base_lr=0.1, final_lr=0.005), " \
-    "warmup_steps=20)"
+DEMO_SCHEDULE = ("warmup(cosine(max_update=220, base_lr=0.1, "
+                 "final_lr=0.005), warmup_steps=20)")
 
 
 def _learning_rates(text: str | None):

@@ -109,8 +109,10 @@ class CyclicScheduler(Schedule):
             step_size_down=step_size_down,
             mode=check.choice("mode", mode, CYCLIC_MODES),
             gamma=check.in_range("gamma", gamma, 0.0, 1.0, low_open=True),
-            base_momentum=check.in_range("base_momentum", base_momentum, 0.0, 1.0),
-            max_momentum=check.in_range("max_momentum", max_momentum, 0.0, 1.0))
+            base_momentum=check.in_range("base_momentum", base_momentum,
+                                         0.0, 1.0),
+            max_momentum=check.in_range("max_momentum", max_momentum,
+                                         0.0, 1.0))
 
     def _shape(self, t, ops):
         """The triangle ``h * scale`` in [0, 1] for step ``t``."""
@@ -210,8 +212,10 @@ class OneCycleScheduler(Schedule):
             final_div_factor=check.positive("final_div_factor",
                                             final_div_factor),
             three_phase=check.boolean("three_phase", three_phase),
-            base_momentum=check.in_range("base_momentum", base_momentum, 0.0, 1.0),
-            max_momentum=check.in_range("max_momentum", max_momentum, 0.0, 1.0),
+            base_momentum=check.in_range("base_momentum", base_momentum,
+                                         0.0, 1.0),
+            max_momentum=check.in_range("max_momentum", max_momentum,
+                                         0.0, 1.0),
             style=check.choice("style", style, ONE_CYCLE_STYLES))
         ends = self._phase_ends()
         starts = [0.0] + ends[:-1]
