@@ -56,7 +56,8 @@ from unisched.data import Dataset, num_batches
 from unisched.lenet import LENET_LAYER_GROUPS
 from unisched.plateau import ReduceOnPlateau
 from unisched.tools import (LRFinderResult, LRFinderState, Recorder,
-                            lr_range, multipliers, one_cycle)
+                            multipliers)
+from unisched import training as _training
 from unisched.training import Trainer, find_lr, fit
 
 # The adapter module (backends/keras.py).  ``from . import`` also works
@@ -574,11 +575,6 @@ class KerasTrainer(Trainer):
         self._pending = self.callback is not None
 
 
-def _check_data(data: Any) -> Dataset:
-    if not isinstance(data, Dataset):
-        raise TypeError(f"data must be a unisched.data.Dataset (see "
-                        f"load_dataset), got {type(data).__name__}")
-    return data
 
 
 def train_lenet(sched: Any, data: Dataset, num_epochs: int,
@@ -633,7 +629,7 @@ def train_lenet(sched: Any, data: Dataset, num_epochs: int,
         >>> rec.epochs[-1]["test_acc"] > 0.8  # doctest: +SKIP
         True
     """
-    data = _check_data(data)
+    data = _training.check_data(data)
     batch_size = check.integer("batch_size", batch_size, 1)
     trainer = KerasTrainer(
         sched, optimizer=optimizer, momentum=momentum,
@@ -684,7 +680,7 @@ def lr_find(data: Dataset, start_lr: float = 1e-7, end_lr: float = 10.0,
         >>> sorted(res.suggestions)  # doctest: +SKIP
         ['minimum', 'slide', 'steep', 'valley']
     """
-    data = _check_data(data)
+    data = _training.check_data(data)
     state = LRFinderState(start_lr, end_lr, num_it, stop_div=stop_div)
     saved = None
     if model is not None:
@@ -731,22 +727,6 @@ def fit_one_cycle(data: Dataset, num_epochs: int,
         >>> rec = fit_one_cycle(load_dataset("digits"), 3, 0.5,
         ...                     log=None)  # doctest: +SKIP
     """
-    data = _check_data(data)
-    num_epochs = check.integer("num_epochs", num_epochs, 1)
-    batch_size = check.integer("batch_size", batch_size, 1)
-    if train_options.get("unit", "step") != "step":
-        raise ValueError(f"fit_one_cycle's schedule counts updates; "
-                         f"unit must be 'step', got "
-                         f"{train_options['unit']!r}")
-    if isinstance(max_lr, (slice, list, tuple, np.ndarray)):
-        if train_options.get("lr") is not None:
-            raise ValueError("give discriminative rates in max_lr or in "
-                             "lr, not both")
-        peak = lr_range(max_lr, len(LENET_LAYER_GROUPS))[-1]
-        train_options["lr"] = max_lr
-    else:
-        peak = check.positive("max_lr", max_lr)
-    total = num_epochs * num_batches(len(data.y_train), batch_size)
-    sched = one_cycle(peak, total, preset)
-    return train_lenet(sched, data, num_epochs, batch_size, optimizer,
-                       seed=seed, **train_options)
+    return _training.fit_one_cycle(train_lenet, data, num_epochs, max_lr,
+                                   preset, batch_size, optimizer, seed,
+                                   **train_options)

@@ -53,7 +53,8 @@ from unisched import _validate as check
 from unisched.data import Dataset, num_batches
 from unisched.lenet import LENET_LAYER_GROUPS
 from unisched.tools import (LRFinderResult, LRFinderState, Recorder,
-                            lr_range, multipliers, one_cycle)
+                            multipliers)
+from unisched import training as _training
 from unisched.training import Trainer, find_lr, fit
 
 from . import mxnet as usm
@@ -427,11 +428,6 @@ class MXNetTrainer(Trainer):
                 f" multipliers={self.multipliers}, ctx={self.ctx})")
 
 
-def _dataset(data: Any) -> Dataset:
-    if not isinstance(data, Dataset):
-        raise TypeError(f"data must be a unisched.data.Dataset (e.g. "
-                        f"load_dataset('digits')), got {data!r}")
-    return data
 
 
 def train_lenet(sched: Any, data: Dataset, num_epochs: int,
@@ -472,7 +468,7 @@ def train_lenet(sched: Any, data: Dataset, num_epochs: int,
         from the optimizer and the loss; per epoch train loss and
         accuracy, test accuracy and time.
     """
-    data = _dataset(data)
+    data = _training.check_data(data)
     num_epochs = check.integer("num_epochs", num_epochs, 1)
     batch_size = check.integer("batch_size", batch_size, 1)
     trainer = MXNetTrainer(
@@ -507,7 +503,7 @@ def lr_find(data: Dataset, start_lr: float = 1e-7, end_lr: float = 10.0,
         The ``LRFinderResult`` with the curve and fastai's four
         suggestions (``minimum``, ``steep``, ``valley``, ``slide``).
     """
-    data = _dataset(data)
+    data = _training.check_data(data)
     state = LRFinderState(start_lr, end_lr, num_it, stop_div=stop_div)
     if model is None:
         trainer = MXNetTrainer(state.schedule, optimizer=optimizer,
@@ -562,23 +558,7 @@ def fit_one_cycle(data: Dataset, num_epochs: int,
         **train_options: other :func:`train_lenet` keywords (not
             ``unit``: the cycle counts updates).
     """
-    data = _dataset(data)
-    num_epochs = check.integer("num_epochs", num_epochs, 1)
-    batch_size = check.integer("batch_size", batch_size, 1)
-    if train_options.get("unit", "step") != "step":
-        raise ValueError(f"fit_one_cycle counts updates: unit must be "
-                         f"'step', got {train_options['unit']!r}")
-    if isinstance(max_lr, (slice, list, tuple, np.ndarray)):
-        if train_options.get("lr") is not None:
-            raise ValueError(f"give per-group rates in max_lr or in lr, "
-                             f"not both (max_lr={max_lr!r}, "
-                             f"lr={train_options['lr']!r})")
-        train_options["lr"] = max_lr
-        peak = lr_range(max_lr, len(LENET_LAYER_GROUPS))[-1]
-    else:
-        peak = check.positive("max_lr", max_lr)
-    total = num_epochs * num_batches(len(data.y_train), batch_size)
-    sched = one_cycle(peak, total, preset)
-    return train_lenet(sched, data, num_epochs, batch_size,
-                       optimizer=optimizer, seed=seed, **train_options)
+    return _training.fit_one_cycle(train_lenet, data, num_epochs, max_lr,
+                                   preset, batch_size, optimizer, seed,
+                                   **train_options)
 

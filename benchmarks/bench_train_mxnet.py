@@ -42,7 +42,7 @@ import warnings
 import numpy as np
 
 import unisched as us
-from unisched.backends import mxnet as _adapter  # noqa: F401 (first)
+
 from unisched.backends import _train_mxnet as tm
 from unisched.backends._lenet_mxnet import build_lenet
 from unisched.data import Dataset

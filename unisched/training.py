@@ -19,7 +19,9 @@ import numpy as np
 
 from . import _validate as check
 from .data import Dataset, iterate_batches, num_batches
-from .tools import LRFinderResult, LRFinderState, Recorder
+from .lenet import LENET_LAYER_GROUPS
+from .tools import (LRFinderResult, LRFinderState, Recorder, lr_range,
+                    one_cycle)
 
 
 class Trainer(abc.ABC):
@@ -159,3 +161,44 @@ def find_lr(trainer: Trainer, data: Dataset, state: LRFinderState,
                 break
         epoch += 1
     return state.result()
+
+
+def check_data(data: Any) -> Dataset:
+    """``data`` must be a :class:`unisched.data.Dataset`."""
+    if not isinstance(data, Dataset):
+        raise TypeError(f"data must be a unisched.data.Dataset (see "
+                        f"unisched.data.load_dataset), got "
+                        f"{type(data).__name__}")
+    return data
+
+
+def fit_one_cycle(train_lenet: Callable[..., Recorder], data: Dataset,
+                  num_epochs: int, max_lr: Any, preset: str = "fastai",
+                  batch_size: int = 256, optimizer: str = "sgd",
+                  seed: int = 0, **train_options: Any) -> Recorder:
+    """fastai's ``fit_one_cycle`` through one backend's ``train_lenet``:
+    ``unisched.tools.one_cycle(peak, num_epochs * steps_per_epoch,
+    preset)``, which also drives SGD's momentum or Adam's beta1 (fastai:
+    0.95 -> 0.85 -> 0.95).  ``max_lr`` is the peak rate or fastai's
+    discriminative form (``slice(hi)``, ``slice(lo, hi)``, a list of 3):
+    the last layer group peaks at ``hi``, the others at their share of it
+    (then ``lr`` must not be given).  ``unit`` must stay ``'step'``."""
+    data = check_data(data)
+    num_epochs = check.integer("num_epochs", num_epochs, 1)
+    batch_size = check.integer("batch_size", batch_size, 1)
+    if train_options.get("unit", "step") != "step":
+        raise ValueError(f"fit_one_cycle's schedule counts updates; "
+                         f"unit must be 'step', got "
+                         f"{train_options['unit']!r}")
+    if isinstance(max_lr, (slice, list, tuple, np.ndarray)):
+        if train_options.get("lr") is not None:
+            raise ValueError("give discriminative rates in max_lr or in "
+                             "lr, not both")
+        peak = lr_range(max_lr, len(LENET_LAYER_GROUPS))[-1]
+        train_options["lr"] = max_lr
+    else:
+        peak = check.positive("max_lr", max_lr)
+    total = num_epochs * num_batches(len(data.y_train), batch_size)
+    sched = one_cycle(peak, total, preset)
+    return train_lenet(sched, data, num_epochs, batch_size, optimizer,
+                       seed=seed, **train_options)
