@@ -859,13 +859,8 @@ def from_native(obj: Any, *, horizon: int | None = None) -> Schedule:
                     f"scheduler, got {kind.__module__}.{kind.__qualname__}")
 
 
-_TRAINER = ("train_lenet", "lr_find", "fit_one_cycle", "TorchTrainer")
+# The LeNet trainer built on this adapter loads on first use (PEP 562).
+from . import lazy_trainer  # noqa: E402
 
-
-def __getattr__(name: str):
-    # PEP 562: the LeNet trainer is built on this adapter and loads on
-    # first use, so either module can be imported first.
-    if name in _TRAINER:
-        from . import _train_torch
-        return getattr(_train_torch, name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+__getattr__ = lazy_trainer(__name__, ("train_lenet", "lr_find",
+                                      "fit_one_cycle", "TorchTrainer"))

@@ -36,19 +36,8 @@ from typing import Sequence
 from unisched.chapter import (FRAMEWORKS, ChapterError, comparison_figures,
                               run_chapter, summary_table, write_report,
                               write_results, write_summary)
+from unisched.cli import positive_int
 from unisched.data import DATASET_NAMES, DatasetUnavailableError
-
-
-def _positive(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"expected a positive integer, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(
-            f"expected a positive integer, got {text!r}")
-    return value
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -59,7 +48,7 @@ def build_parser() -> argparse.ArgumentParser:
                         choices=DATASET_NAMES,
                         help="data set (default: the chapter's "
                              "fashion-mnist)")
-    parser.add_argument("--epochs", type=_positive, default=None,
+    parser.add_argument("--epochs", type=positive_int, default=None,
                         help="epochs per run (default: the chapter's 30)")
     parser.add_argument("--frameworks", default=None,
                         help=f"comma list of {', '.join(FRAMEWORKS)} "
@@ -67,9 +56,9 @@ def build_parser() -> argparse.ArgumentParser:
                              f"installed one)")
     parser.add_argument("--out", default="out/chapter",
                         help="output directory (default: out/chapter)")
-    parser.add_argument("--limit", type=_positive, default=None,
+    parser.add_argument("--limit", type=positive_int, default=None,
                         help="keep the first N train and N test images")
-    parser.add_argument("--num-it", type=_positive, default=None,
+    parser.add_argument("--num-it", type=positive_int, default=None,
                         help="updates of the learning-rate finder "
                              "(default: the chapter's 100; at least 6)")
     parser.add_argument("--report", action="store_true",

@@ -24,7 +24,7 @@ from .presets import d2l_chapter
 from .spec import parse
 
 
-def _positive_int(text: str) -> int:
+def positive_int(text: str) -> int:
     try:
         value = int(text)
     except ValueError:
@@ -215,10 +215,10 @@ def _add_training_options(p: argparse.ArgumentParser, epochs: int) -> None:
                    choices=["digits", "fashion-mnist"],
                    help="digits (embedded, offline) or fashion-mnist "
                         "(downloaded once into the cache)")
-    p.add_argument("--limit", type=_positive_int, default=None,
+    p.add_argument("--limit", type=positive_int, default=None,
                    help="use at most this many training images")
-    p.add_argument("--epochs", type=_positive_int, default=epochs)
-    p.add_argument("--batch-size", type=_positive_int, default=256)
+    p.add_argument("--epochs", type=positive_int, default=epochs)
+    p.add_argument("--batch-size", type=positive_int, default=256)
     p.add_argument("--optimizer", default="sgd",
                    choices=["sgd", "adam", "adamw"])
     p.add_argument("--momentum", type=float, default=0.0)
@@ -240,7 +240,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("values", help="print a CSV of step,lr")
     p.add_argument("spec", help='e.g. "cosine(max_update=20, base_lr=0.5)"')
-    p.add_argument("--steps", type=_positive_int, required=True,
+    p.add_argument("--steps", type=positive_int, required=True,
                    help="number of updates (steps 0..N-1)")
     p.add_argument("--momentum", action="store_true",
                    help="add the momentum column where there is one")
@@ -248,7 +248,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("plot", help="overlay schedule curves in a PNG")
     p.add_argument("specs", nargs="+")
-    p.add_argument("--steps", type=_positive_int, required=True)
+    p.add_argument("--steps", type=positive_int, required=True)
     p.add_argument("-o", "--output", default="schedules.png")
     p.set_defaults(func=cmd_plot)
 
@@ -271,7 +271,7 @@ def build_parser() -> argparse.ArgumentParser:
                    choices=["torch", "keras", "mxnet"])
     p.add_argument("--start-lr", type=float, default=1e-7)
     p.add_argument("--end-lr", type=float, default=10.0)
-    p.add_argument("--num-it", type=_positive_int, default=100)
+    p.add_argument("--num-it", type=positive_int, default=100)
     _add_training_options(p, epochs=1)
     p.set_defaults(func=cmd_lr_find)
 
@@ -280,10 +280,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", default="out/chapter")
     p.add_argument("--data", default="digits",
                    choices=["digits", "fashion-mnist"])
-    p.add_argument("--epochs", type=_positive_int, default=None)
+    p.add_argument("--epochs", type=positive_int, default=None)
     p.add_argument("--frameworks", default="torch,keras,mxnet")
-    p.add_argument("--limit", type=_positive_int, default=None)
-    p.add_argument("--num-it", type=_positive_int, default=100,
+    p.add_argument("--limit", type=positive_int, default=None)
+    p.add_argument("--num-it", type=positive_int, default=100,
                    help="updates of the lr-finder sweep")
     p.set_defaults(func=cmd_chapter)
 
@@ -291,8 +291,8 @@ def build_parser() -> argparse.ArgumentParser:
                                     "and one schedule trained in all three "
                                     "frameworks on the embedded data")
     p.add_argument("--out", default="out")
-    p.add_argument("--steps", type=_positive_int, default=30)
-    p.add_argument("--epochs", type=_positive_int, default=10)
+    p.add_argument("--steps", type=positive_int, default=30)
+    p.add_argument("--epochs", type=positive_int, default=10)
     p.add_argument("--frameworks", default="torch,keras,mxnet")
     p.set_defaults(func=cmd_demo)
     return parser

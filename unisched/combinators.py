@@ -167,8 +167,20 @@ class Epochwise(Schedule):
         return None if inner is None else inner * self.steps_per_epoch
 
 
+class _ValueMap(Schedule):
+    """A combinator that changes values, not time: the momentum cycle and
+    the horizon are the wrapped schedule's."""
+
+    @property
+    def momentum(self) -> Schedule | None:
+        return self.schedule.momentum
+
+    def default_horizon(self) -> int | None:
+        return self.schedule.default_horizon()
+
+
 @register
-class Scale(Schedule):
+class Scale(_ValueMap):
     """``lr(step) = factor * schedule(step)``; the momentum is untouched.
 
     >>> from unisched import ConstantScheduler
@@ -185,16 +197,9 @@ class Scale(Schedule):
     def _eval(self, t, ops):
         return self.factor * self.schedule._eval(t, ops)
 
-    @property
-    def momentum(self) -> Schedule | None:
-        return self.schedule.momentum
-
-    def default_horizon(self) -> int | None:
-        return self.schedule.default_horizon()
-
 
 @register
-class Floor(Schedule):
+class Floor(_ValueMap):
     """``lr(step) = max(schedule(step), min_lr)``.
 
     >>> from unisched import ExponentialScheduler
@@ -210,13 +215,6 @@ class Floor(Schedule):
 
     def _eval(self, t, ops):
         return ops.maximum(self.schedule._eval(t, ops), self.min_lr)
-
-    @property
-    def momentum(self) -> Schedule | None:
-        return self.schedule.momentum
-
-    def default_horizon(self) -> int | None:
-        return self.schedule.default_horizon()
 
 
 @register

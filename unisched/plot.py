@@ -10,11 +10,10 @@ from .base import Schedule
 
 def _pyplot():
     try:
-        import matplotlib
+        import matplotlib.pyplot as plt
     except ImportError as err:  # pragma: no cover - depends on the install
         raise ImportError("plotting needs matplotlib: "
                           "pip install 'unisched[plot]'") from err
-    import matplotlib.pyplot as plt
     return plt
 
 

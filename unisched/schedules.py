@@ -252,34 +252,45 @@ class CosineScheduler(_Annealed):
         return self._with_warmup(t, ops, after)
 
 
+class _PeriodDecay(Schedule):
+    """Keras' time-based decays: both take ``(base_lr, factor, step,
+    staircase)`` and decay in ``periods = step_index / step`` (floored
+    with ``staircase``)."""
+
+    _factor_check = staticmethod(check.rate)
+
+    def __init__(self, base_lr: float, factor: float, step: int = 1,
+                 staircase: bool = False) -> None:
+        super().__init__(base_lr=check.rate("base_lr", base_lr),
+                         factor=self._factor_check("factor", factor),
+                         step=check.integer("step", step, 1),
+                         staircase=check.boolean("staircase", staircase))
+
+    def _periods(self, t, ops):
+        e = t / self.step
+        return ops.floor(e) if self.staircase else e
+
+
 @register
-class ExponentialScheduler(Schedule):
+class ExponentialScheduler(_PeriodDecay):
     """``lr(step) = base_lr * factor ** (step / step_size)`` (Keras'
     ``ExponentialDecay``); with ``staircase`` the exponent is floored.
     ``step=1`` is PyTorch's ``ExponentialLR``; staircase is ``StepLR``.
+    ``factor > 1`` grows the rate (the learning-rate finder's sweep).
 
     >>> ExponentialScheduler(1.0, factor=0.5, step=2)(3)
     0.3535533905932738
     """
 
     name = "exponential"
-
-    def __init__(self, base_lr: float, factor: float, step: int = 1,
-                 staircase: bool = False) -> None:
-        super().__init__(base_lr=check.rate("base_lr", base_lr),
-                         factor=check.positive("factor", factor),
-                         step=check.integer("step", step, 1),
-                         staircase=check.boolean("staircase", staircase))
+    _factor_check = staticmethod(check.positive)
 
     def _eval(self, t, ops):
-        e = t / self.step
-        if self.staircase:
-            e = ops.floor(e)
-        return self.base_lr * ops.power(self.factor, e)
+        return self.base_lr * ops.power(self.factor, self._periods(t, ops))
 
 
 @register
-class InverseTimeScheduler(Schedule):
+class InverseTimeScheduler(_PeriodDecay):
     """``lr(step) = base_lr / (1 + factor * step / step_size)`` (Keras'
     ``InverseTimeDecay``); with ``staircase`` the ratio is floored.
 
@@ -289,18 +300,8 @@ class InverseTimeScheduler(Schedule):
 
     name = "inverse_time"
 
-    def __init__(self, base_lr: float, factor: float, step: int = 1,
-                 staircase: bool = False) -> None:
-        super().__init__(base_lr=check.rate("base_lr", base_lr),
-                         factor=check.rate("factor", factor),
-                         step=check.integer("step", step, 1),
-                         staircase=check.boolean("staircase", staircase))
-
     def _eval(self, t, ops):
-        e = t / self.step
-        if self.staircase:
-            e = ops.floor(e)
-        return self.base_lr / (1.0 + self.factor * e)
+        return self.base_lr / (1.0 + self.factor * self._periods(t, ops))
 
 
 @register
