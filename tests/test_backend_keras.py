@@ -593,3 +593,43 @@ def test_from_native_refuses_what_it_cannot_represent(native, message):
 def test_from_native_rejects_other_objects():
     with pytest.raises(TypeError, match="from_native converts"):
         uk.from_native(keras.optimizers.SGD())
+
+
+def test_hyperparameter_callback_drives_momentum_under_fit():
+    """model.fit with HyperparameterCallback: the momentum applied at
+    update k (recovered from the weights: with gradient 1, SGD's
+    velocity is v_k = m_k v_(k-1) - lr, w_k = w_(k-1) + v_k) is
+    sched.momentum(k), even after an earlier fit traced the step."""
+    from unisched.backends.keras import (HyperparameterCallback,
+                                         LearningRateSchedule)
+    cyc = us.CyclicScheduler(0.1, 0.1, step_size_up=3, base_momentum=0.5,
+                             max_momentum=0.9)
+    model = keras.Sequential([keras.Input((1,)),
+                              keras.layers.Dense(1, use_bias=False,
+                                                 kernel_initializer="zeros")])
+    model.compile(optimizer=keras.optimizers.SGD(
+        LearningRateSchedule(us.ConstantScheduler(0.1)), momentum=0.9),
+        loss=lambda y_true, y_pred: keras.ops.sum(y_pred))
+    x, y = np.ones((1, 1), "float32"), np.zeros((1, 1), "float32")
+    model.fit(x, y, epochs=1, verbose=0)   # traces with momentum 0.9
+    weights = [float(model.get_weights()[0][0, 0])]
+
+    class Track(keras.callbacks.Callback):
+        def on_train_batch_end(self, batch, logs=None):
+            weights.append(float(self.model.get_weights()[0][0, 0]))
+
+    model.fit(x, y, epochs=12, verbose=0,
+              callbacks=[HyperparameterCallback({"momentum": cyc.momentum}),
+                         Track()])
+    v = np.diff(weights)                    # v_1 .. v_12
+    applied = (v[1:] + 0.1) / v[:-1]        # m_k for updates 2 .. 12
+    np.testing.assert_allclose(applied, cyc.momentum.values(range(2, 13)),
+                               rtol=1e-4)
+
+
+def test_hyperparameter_callback_bad_input():
+    from unisched.backends.keras import HyperparameterCallback
+    with pytest.raises(TypeError, match="hparams"):
+        HyperparameterCallback({})
+    with pytest.raises(TypeError, match="hparams"):
+        HyperparameterCallback(us.ConstantScheduler(0.9))
