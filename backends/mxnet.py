@@ -59,7 +59,7 @@ from typing import Any
 import numpy
 
 import unisched as us
-from unisched._ops import ScalarOps
+from unisched._cache import StepCache
 
 
 def import_mxnet() -> ModuleType:
@@ -239,6 +239,7 @@ class LRScheduler(mx.lr_scheduler.LRScheduler):
         self._divisor = steps_per_epoch or 1
         self._cache_index = -1
         self._cache_rate = 0.0
+        self._steps = StepCache([schedule])
         self._warned = False
         super().__init__(base_lr=float(schedule(0)))
 
@@ -264,14 +265,13 @@ class LRScheduler(mx.lr_scheduler.LRScheduler):
         index = (num_update - 1 if num_update > 0 else 0) // self._divisor
         if index == self._cache_index:
             return self._cache_rate
-        # What sched(index) computes, minus re-validating an index that is
-        # a non-negative int by construction.
-        t = float(index)
-        rate = float(self.schedule._eval(t, ScalarOps))
+        # sched(index) and the hyperparameters, looked up from blocks
+        # evaluated a few hundred updates at a time.
+        row = self._steps.at(index)
+        rate = row[0]
         if self._optimizer is not None:
-            for name, sched in self.hparams.items():
-                setattr(self._optimizer, name,
-                        float(sched._eval(t, ScalarOps)))
+            for name, value in zip(self.hparams, row[1:]):
+                setattr(self._optimizer, name, value)
         elif self._requested or (self._requested is None and not
                                  self._warned and self.cycle_momentum):
             self._not_attached()
@@ -342,6 +342,7 @@ class LRScheduler(mx.lr_scheduler.LRScheduler):
         self.hparams = dict(requested)
         self._optimizer = optimizer
         self._cache_index = -1
+        self._steps = StepCache([self.schedule, *self.hparams.values()])
         return self
 
     # -- identity -----------------------------------------------------------

@@ -22,14 +22,13 @@ import warnings
 from collections import Counter
 from typing import Any, Mapping, Sequence
 
-import numpy as np
 import torch
 from torch.optim import Optimizer
 from torch.optim import lr_scheduler as _tl
 
 import unisched
 from unisched import _validate as check
-from unisched._ops import ScalarOps
+from unisched._cache import BLOCK, StepCache  # noqa: F401 (public)
 from unisched.base import Schedule, from_config
 
 __all__ = ["LRScheduler", "bind", "from_native", "STATE_FORMAT",
@@ -40,11 +39,6 @@ STATE_FORMAT = "unisched.torch.LRScheduler/1"
 
 UNITS = ("step", "epoch")
 
-#: Updates evaluated at once (``sched.values`` over an aligned block):
-#: amortizes the formula to well under a microsecond per update.  Blocks
-#: start at multiples of BLOCK, so a resumed run evaluates exactly the
-#: same arrays as an uninterrupted one.
-BLOCK = 256
 MISMATCH_POLICIES = ("error", "adopt", "keep")
 
 # Param-group entries that are bookkeeping, not hyperparameters.
@@ -308,7 +302,7 @@ class LRScheduler(_tl.LRScheduler):
             else:
                 plan.append((name, None, sched))
         self._plan = plan
-        self._block_start = -2 * BLOCK  # nothing cached
+        self._cache = StepCache([self.schedule] + [s for _, _, s in plan])
 
     def _initial_step(self) -> None:
         self._step_count = 0
@@ -316,32 +310,10 @@ class LRScheduler(_tl.LRScheduler):
         self.step()
 
     # -- evaluation -------------------------------------------------------
-    def _fill(self, k: int) -> None:
-        """Evaluate every series for the aligned block of BLOCK steps
-        holding ``k``, in one vectorized ``values`` call each."""
-        start = k - k % BLOCK
-        steps = np.arange(start, start + BLOCK)
-        self._lr_block = None if self.schedule.stateful \
-            else self.schedule.values(steps).tolist()
-        self._hp_blocks = [sched.values(steps).tolist()
-                           for _, _, sched in self._plan]
-        self._block_start = start
-
-    def _lr(self, k: int) -> float:
-        """sched(k), from the block cache (stateful schedules, whose value
-        changes with each observation, are evaluated every time)."""
-        i = k - self._block_start
-        if not 0 <= i < BLOCK:
-            self._fill(k)
-            i = k - self._block_start
-        if self._lr_block is None:
-            return float(self.schedule._eval(float(k), ScalarOps))
-        return self._lr_block[i]
-
     def get_lr(self) -> list[float]:
         """The rates for the current ``last_epoch``: ``multipliers[i] *
         sched(last_epoch)``; pure, safe to call at any time."""
-        lr = self._lr(self.last_epoch)
+        lr = self._cache.at(self.last_epoch)[0]
         if self.multipliers is None:
             return [lr] * len(self.optimizer.param_groups)
         return [m * lr for m in self.multipliers]
@@ -356,8 +328,7 @@ class LRScheduler(_tl.LRScheduler):
             raise ValueError(f"the optimizer now has {len(groups)} param "
                              f"groups but multipliers has {len(mults)} "
                              f"entries")
-        lr = self._lr(k)  # also makes sure the block holds k
-        i = k - self._block_start
+        lr, *hps = self._cache.at(k)
         last = [lr] * len(groups) if mults is None \
             else [m * lr for m in mults]
         for group, value in zip(groups, last):
@@ -366,8 +337,7 @@ class LRScheduler(_tl.LRScheduler):
             else:
                 _set(group, "lr", None, value)
         self._last_lr = last
-        for (key, index, _), block in zip(self._plan, self._hp_blocks):
-            value = block[i]
+        for (key, index, _), value in zip(self._plan, hps):
             for group in groups:
                 _set(group, key, index, value)
 

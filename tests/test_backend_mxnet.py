@@ -201,7 +201,9 @@ def test_hparam_read_in_the_update_it_was_set_for(klass, name):
     reads = {n for n, _ in log}
     assert reads >= set(range(1, 7))
     for n, value in log:
-        assert value == hp(max(n - 1, 0)), (n, value)
+        # values() and a scalar call may differ in the last bit
+        assert value == pytest.approx(hp(max(n - 1, 0)), rel=1e-14), \
+            (n, value)
 
 
 # -- per-parameter multipliers ----------------------------------------------
