@@ -47,7 +47,8 @@ import numpy as np
 
 from . import _validate as check
 from .data import DATASET_NAMES
-from .tools import Recorder, _atomic_write_text
+from ._io import write_text
+from .tools import Recorder
 
 __all__ = [
     "FRAMEWORKS", "SETTINGS", "DEFAULT_CHAPTER", "Cell", "CellOutput",
@@ -639,7 +640,7 @@ def summary_table(run: ChapterRun) -> str:
 def write_summary(run: ChapterRun, out_dir: str | os.PathLike) -> Path:
     """``summary.md``, atomically: :func:`summary_table` with a title."""
     path = Path(out_dir) / "summary.md"
-    _atomic_write_text(path, f"# Learning-rate chapter: the last epoch of "
+    write_text(path, f"# Learning-rate chapter: the last epoch of "
                              f"every run\n\n{summary_table(run)}\n")
     return path
 
@@ -652,7 +653,7 @@ def write_results(run: ChapterRun, out_dir: str | os.PathLike) -> Path:
                "runs": {fw: {name: rec.to_dict()
                              for name, rec in r.results.items()}
                         for fw, r in run.runs.items()}}
-    _atomic_write_text(path, json.dumps(payload, allow_nan=False) + "\n")
+    write_text(path, json.dumps(payload, allow_nan=False) + "\n")
     return path
 
 
@@ -774,7 +775,7 @@ def write_report(run: ChapterRun, figures: Sequence[tuple[str, Path]],
             rel = Path(os.path.relpath(path, out)).as_posix()
             parts.append(f"**{title}**\n\n![{title}]({rel})\n\n")
     path = out / filename
-    _atomic_write_text(path, "".join(parts))
+    write_text(path, "".join(parts))
     return path
 
 

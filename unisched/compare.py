@@ -15,7 +15,8 @@ from typing import Any, Sequence
 import numpy as np
 
 from .data import Dataset
-from .tools import Recorder, _atomic_write_text
+from ._io import write_text
+from .tools import Recorder
 
 FRAMEWORKS = ("torch", "keras", "mxnet")
 
@@ -138,9 +139,9 @@ def compare(frameworks: Sequence[str] | str, sched: Any, data: Dataset,
     plot_runs(runs, os.path.join(out_dir, "compare.png"),
               f"{spec} on {data.name}")
     table = summary_table(runs)
-    _atomic_write_text(os.path.join(out_dir, "summary.md"),
+    write_text(os.path.join(out_dir, "summary.md"),
                        f"# {spec} on {data.name}, {num_epochs} epoch(s)\n\n"
                        f"{table}\n")
-    _atomic_write_text(os.path.join(out_dir, "runs.json"), json.dumps(
+    write_text(os.path.join(out_dir, "runs.json"), json.dumps(
         {fw: rec.to_dict() for fw, rec in runs.items()}))
     return runs

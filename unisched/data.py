@@ -38,7 +38,6 @@ import os
 import re
 import socket
 import struct
-import tempfile
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -48,6 +47,8 @@ from pathlib import Path
 from typing import Iterator, Mapping, Sequence
 
 import numpy as np
+
+from ._io import atomic_path
 
 __all__ = [
     "DIGITS_CLASSES",
@@ -278,16 +279,14 @@ def _fetch(url: str, dest: Path, expected: str, timeout: float) -> None:
     """Download ``url`` to ``dest`` atomically, verifying its SHA-256.
 
     The bytes go to a hidden temporary file in the destination directory
-    (so that ``os.replace`` is an atomic rename on the same filesystem)
-    and only a file with the right digest is ever renamed into place.
+    (``unisched._io.atomic_path``: an atomic rename on the same
+    filesystem) and only a file with the right digest is ever renamed into
+    place; any error removes it.
     """
-    fd, tmp_name = tempfile.mkstemp(
-        prefix=f".{dest.name}.", suffix=".part", dir=dest.parent)
-    tmp = Path(tmp_name)
-    try:
+    with atomic_path(dest) as tmp:
         digest = hashlib.sha256()
         size = 0
-        with os.fdopen(fd, "wb") as out, \
+        with open(tmp, "wb") as out, \
                 urllib.request.urlopen(url, timeout=timeout) as resp:
             declared = resp.headers.get("Content-Length")
             for chunk in iter(lambda: resp.read(_CHUNK), b""):
@@ -307,12 +306,6 @@ def _fetch(url: str, dest: Path, expected: str, timeout: float) -> None:
         if got != expected:
             raise _BadDownload(
                 f"SHA-256 mismatch: expected {expected}, got {got}")
-        # mkstemp creates 0600 files; a shared cache must stay readable.
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, dest)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
 
 
 def _unreachable(exc: BaseException) -> bool:

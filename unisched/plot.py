@@ -54,17 +54,6 @@ def plot_schedules(schedules: Mapping[str, Schedule],
 
 def save_figure(fig: Any, path: str) -> None:
     """Write ``fig`` to ``path`` atomically (temp file + rename)."""
-    import os
-    import tempfile
-    directory = os.path.dirname(os.path.abspath(path))
-    os.makedirs(directory, exist_ok=True)
-    suffix = os.path.splitext(path)[1] or ".png"
-    fd, tmp = tempfile.mkstemp(suffix=suffix, dir=directory)
-    os.close(fd)
-    try:
+    from ._io import atomic_path
+    with atomic_path(path) as tmp:
         fig.savefig(tmp, dpi=110, bbox_inches="tight")
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise

@@ -40,7 +40,6 @@ this module computes in float64, so values agree to float32 rounding.
 """
 from __future__ import annotations
 
-import contextlib
 import csv
 import functools
 import inspect
@@ -49,7 +48,6 @@ import json
 import math
 import numbers
 import os
-import tempfile
 import warnings
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable, Mapping, NamedTuple, Sequence
@@ -57,6 +55,7 @@ from typing import Any, Callable, Iterable, Mapping, NamedTuple, Sequence
 import numpy as np
 
 from . import _validate as check
+from ._io import write_text
 from .base import Schedule
 from .combinators import Scale
 from .cyclic import OneCycleScheduler
@@ -152,38 +151,6 @@ def _encode_floats(values: Iterable[float | None]) -> list:
 
 def _decode_floats(values: Iterable[Any]) -> list:
     return [_decode_float(v) for v in values]
-
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
-
-
-def _atomic_write_text(path: str | os.PathLike, text: str) -> None:
-    """Write ``text`` to ``path`` all at once: a temp file in the same
-    directory, fsync, then ``os.replace``.  A reader sees the old file or
-    the new one, never half of one; on any error the old file stays and
-    the temp file is removed."""
-    path = os.fspath(path)
-    directory = os.path.dirname(os.path.abspath(path))
-    os.makedirs(directory, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(path)}.",
-                               suffix=".tmp", dir=directory)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        # mkstemp makes 0600 files; give the result the usual mode.
-        mode = (os.stat(path).st_mode & 0o777 if os.path.exists(path)
-                else 0o666 & ~_umask())
-        os.chmod(tmp, mode)
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
 
 
 def _pyplot():
@@ -684,7 +651,7 @@ class LRFinderResult:
         """The JSON text; also written atomically to ``path`` if given."""
         text = json.dumps(self.to_dict(), indent=1, allow_nan=False)
         if path is not None:
-            _atomic_write_text(path, text + "\n")
+            write_text(path, text + "\n")
         return text
 
     def plot(self, ax: Any = None, suggestions: bool = True,
@@ -1046,7 +1013,7 @@ class Recorder:
         """The JSON text; also written atomically to ``path`` if given."""
         text = json.dumps(self.to_dict(), indent=1, allow_nan=False)
         if path is not None:
-            _atomic_write_text(path, text + "\n")
+            write_text(path, text + "\n")
         return text
 
     @classmethod
@@ -1082,7 +1049,7 @@ class Recorder:
         writer.writerow(header)
         for row in rows:
             writer.writerow(["" if v is None else repr(v) for v in row])
-        _atomic_write_text(path, buf.getvalue())
+        write_text(path, buf.getvalue())
 
     @classmethod
     def from_csv(cls, updates: str | os.PathLike | None = None,
