@@ -240,6 +240,7 @@ class LRScheduler(mx.lr_scheduler.LRScheduler):
         self._cache_index = -1
         self._cache_rate = 0.0
         self._steps = StepCache([schedule])
+        self._stateful = schedule.stateful
         self._warned = False
         super().__init__(base_lr=float(schedule(0)))
 
@@ -270,12 +271,13 @@ class LRScheduler(mx.lr_scheduler.LRScheduler):
         row = self._steps.at(index)
         rate = row[0]
         if self._optimizer is not None:
-            for name, value in zip(self.hparams, row[1:]):
-                setattr(self._optimizer, name, value)
+            if self.hparams:
+                for name, value in zip(self.hparams, row[1:]):
+                    setattr(self._optimizer, name, value)
         elif self._requested or (self._requested is None and not
                                  self._warned and self.cycle_momentum):
             self._not_attached()
-        if not self.schedule.stateful:
+        if not self._stateful:
             # Several parameter groups, devices and Trainer.learning_rate
             # ask for the same update; ReduceOnPlateau may change between.
             self._cache_index, self._cache_rate = index, rate

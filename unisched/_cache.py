@@ -33,7 +33,7 @@ class StepCache:
     def at(self, k: int) -> tuple[float, ...]:
         """``(s(k) for s in schedules)`` for a step index ``k >= 0``."""
         i = k - self._start
-        if 0 <= i < BLOCK:
+        if 0 <= i < BLOCK:  # the hot path: one list look-up
             return self._rows[i]
         if self._stateful:
             return tuple(float(s._eval(float(k), ScalarOps))
