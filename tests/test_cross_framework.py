@@ -17,9 +17,9 @@ agree to 1e-6.  Which pair parts, and when, changes with the data and
 schedule (here MXNet parts from PyTorch and Keras around update 10; in
 ``make demo``'s setting Keras and MXNet agree to 2e-6 over 30 updates and
 PyTorch parts at update 12).  That is what a network of ReLUs and max
-pools does: the loss is not continuous across a near tie in a max pool or
-a pre-activation at zero, so a last-bit difference that tips one such
-decision moves the run by far more than the last bit.  One framework
+pools does: its gradient jumps at a near tie in a max pool or at a
+pre-activation of zero, so a last-bit difference that tips one such
+decision changes the next update by far more than the last bit.  One framework
 alone shows the same: moving every initial weight by one float32 step
 (``nextafter``, random directions) changes its own loss by 8e-4 at update
 10 and by up to 0.26 within 30 updates.  The test measures that
