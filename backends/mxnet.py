@@ -59,7 +59,7 @@ from typing import Any
 import numpy
 
 import unisched as us
-from unisched._cache import StepCache
+from unisched._cache import BLOCK, StepCache
 
 
 def import_mxnet() -> ModuleType:
@@ -237,7 +237,7 @@ class LRScheduler(mx.lr_scheduler.LRScheduler):
         self.hparams: dict[str, us.Schedule] = {}
         self._optimizer = None
         self._divisor = steps_per_epoch or 1
-        self._cache_index = -1
+        self._cache_update = None
         self._cache_rate = 0.0
         self._steps = StepCache([schedule])
         self._stateful = schedule.stateful
@@ -263,12 +263,16 @@ class LRScheduler(mx.lr_scheduler.LRScheduler):
     def __call__(self, num_update: int) -> float:
         """The rate for the update MXNet numbers ``num_update`` (1 for the
         first); also sets the driven hyperparameters on the optimizer."""
-        index = (num_update - 1 if num_update > 0 else 0) // self._divisor
-        if index == self._cache_index:
+        # MXNet asks once per parameter group for the same update.
+        if num_update == self._cache_update:
             return self._cache_rate
+        index = (num_update - 1 if num_update > 0 else 0) // self._divisor
         # sched(index) and the hyperparameters, looked up from blocks
-        # evaluated a few hundred updates at a time.
-        row = self._steps.at(index)
+        # evaluated a few hundred updates at a time (inlined hot path of
+        # StepCache.at).
+        steps = self._steps
+        i = index - steps.start
+        row = steps.rows[i] if 0 <= i < BLOCK else steps.at(index)
         rate = row[0]
         if self._optimizer is not None:
             if self.hparams:
@@ -280,7 +284,7 @@ class LRScheduler(mx.lr_scheduler.LRScheduler):
         if not self._stateful:
             # Several parameter groups, devices and Trainer.learning_rate
             # ask for the same update; ReduceOnPlateau may change between.
-            self._cache_index, self._cache_rate = index, rate
+            self._cache_update, self._cache_rate = num_update, rate
         return rate
 
     def _not_attached(self) -> None:
@@ -343,7 +347,7 @@ class LRScheduler(mx.lr_scheduler.LRScheduler):
             setattr(optimizer, name, value)
         self.hparams = dict(requested)
         self._optimizer = optimizer
-        self._cache_index = -1
+        self._cache_update = None
         self._steps = StepCache([self.schedule, *self.hparams.values()])
         return self
 

@@ -22,28 +22,32 @@ BLOCK = 256
 class StepCache:
     """Values of several schedules at step ``k``, looked up from aligned
     blocks; stateful schedules (``ReduceOnPlateau``, whose value changes
-    with each observation) are evaluated at every lookup."""
+    with each observation) are evaluated at every lookup.
+
+    ``rows[k - start]`` is the row for ``k`` when ``0 <= k - start <
+    BLOCK``; a hot path may read it directly and call :meth:`at` only
+    otherwise."""
 
     def __init__(self, schedules: Iterable[Schedule]) -> None:
         self.schedules = tuple(schedules)
         self._stateful = any(s.stateful for s in self.schedules)
-        self._start = -2 * BLOCK
-        self._rows: list[tuple[float, ...]] = []
+        self.start = -2 * BLOCK
+        self.rows: list[tuple[float, ...]] = []
 
     def at(self, k: int) -> tuple[float, ...]:
         """``(s(k) for s in schedules)`` for a step index ``k >= 0``."""
-        i = k - self._start
+        i = k - self.start
         if 0 <= i < BLOCK:  # the hot path: one list look-up
-            return self._rows[i]
+            return self.rows[i]
         if self._stateful:
             return tuple(float(s._eval(float(k), ScalarOps))
                          for s in self.schedules)
         start = k - k % BLOCK
         steps = np.arange(start, start + BLOCK)
-        self._rows = list(zip(*(s.values(steps).tolist()
+        self.rows = list(zip(*(s.values(steps).tolist()
                                 for s in self.schedules)))
-        self._start = start
-        return self._rows[k - start]
+        self.start = start
+        return self.rows[k - start]
 
     def __getstate__(self) -> dict:
         # Blocks are recomputed on demand: keep pickles (MXNet's
