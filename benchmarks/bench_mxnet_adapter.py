@@ -21,12 +21,12 @@ Compare the ratios, not the absolute times (2 shared cores).
 from __future__ import annotations
 
 import math
-import time
 import warnings
 
 import numpy as np
 
 import unisched as us
+from _timing import best_of
 from unisched.backends import mxnet as usm
 
 warnings.simplefilter("ignore", DeprecationWarning)
@@ -40,13 +40,6 @@ TRAIN_STEPS = 8
 TRAIN_REPEATS = 3
 
 
-def best_of(fn, repeats: int) -> float:
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return min(times)
 
 
 def per_call(make) -> float:

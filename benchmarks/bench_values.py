@@ -10,11 +10,11 @@ does not depend on the length) to keep the script short.
 """
 from __future__ import annotations
 
-import time
 
 import numpy as np
 
 import unisched as us
+from _timing import best_of
 
 N_VEC = 1_000_000
 N_LOOP = 100_000
@@ -32,13 +32,6 @@ SCHEDULES = {
 }
 
 
-def best_of(fn, repeats: int = 3) -> float:
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return min(times)
 
 
 def main() -> None:
