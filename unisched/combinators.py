@@ -55,13 +55,14 @@ class Warmup(Schedule):
             warmup_begin_lr=check.rate("warmup_begin_lr", warmup_begin_lr),
             warmup_mode=check.choice("warmup_mode", warmup_mode,
                                      WARMUP_MODES))
+        # Where the ramp ends; derived, so not part of the config.
+        object.__setattr__(self, "_first", self.schedule(0))
 
     def _eval(self, t, ops):
         w, begin = self.warmup_steps, self.warmup_begin_lr
         after = self.schedule._eval(ops.maximum(t - w, 0.0), ops)
         if self.warmup_mode == "linear":
-            first = self.schedule(0)
-            ramp = begin + (first - begin) * (t / w)
+            ramp = begin + (self._first - begin) * (t / w)
         else:
             ramp = begin + 0.0 * t
         return ops.where(t < w, ramp, after)
