@@ -21,20 +21,6 @@ def _backend(name: str):
     return importlib.import_module(f"{__name__}.{name}")
 
 
-def lazy_trainer(owner: str, names: tuple[str, ...]):
-    """A PEP 562 ``__getattr__`` for the backend module ``owner``
-    (``'unisched.backends.torch'``): its LeNet trainer, built on the
-    adapter, loads from ``_train_<fw>`` on first use, so either module can
-    be imported first."""
-    trainer = f"{__name__}._train_{owner.rsplit('.', 1)[-1]}"
-
-    def __getattr__(name: str) -> Any:
-        if name in names:
-            return getattr(importlib.import_module(trainer), name)
-        raise AttributeError(f"module {owner!r} has no attribute {name!r}")
-    return __getattr__
-
-
 def _owner(obj: Any) -> str | None:
     """The framework that defines ``obj``'s class, judged by module name
     (a framework that is not imported cannot have made the object)."""

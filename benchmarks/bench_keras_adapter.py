@@ -27,7 +27,7 @@ import tensorflow as tf  # noqa: E402
 
 import unisched as us  # noqa: E402
 from unisched.backends import keras as uk  # noqa: E402
-from unisched.backends._lenet_keras import build_lenet  # noqa: E402
+from unisched.backends.keras.lenet import build_lenet  # noqa: E402
 
 LOOP = 200        # updates per tf.function call
 TOTAL = 10_000    # horizon of every schedule

@@ -70,7 +70,7 @@ def hand_written(n: int, base=0.5, final=0.01, top=MAX_UPDATE) -> float:
 
 def lenet_step_time() -> tuple[float, float]:
     """(seconds per LeNet training step, scheduler calls per update)."""
-    from unisched.backends._lenet_mxnet import build_lenet
+    from unisched.backends.mxnet.lenet import build_lenet
     net = build_lenet(seed=0)
     net.hybridize()
     trainer = mx.gluon.Trainer(net.collect_params(), "sgd",

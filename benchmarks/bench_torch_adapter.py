@@ -29,7 +29,7 @@ from torch.optim import lr_scheduler as L
 
 import unisched as us
 from unisched.backends import torch as ust
-from unisched.backends._lenet_torch import build_lenet
+from unisched.backends.torch.lenet import build_lenet
 
 STORE = "hand-written: group['lr'] = value"
 # Long enough that no scheduler runs off its end while being timed.

@@ -12,7 +12,7 @@ embedded digits data (1,497 training images: 5 full batches and one of
 epoch, all with the same per-epoch schedule (the chapter's square-root
 scheduler, ``0.3 * (epoch + 1) ** -0.5``):
 
-* ``ours``: :class:`KerasTrainer` through :func:`unisched.training.fit`
+* ``ours``: :class:`KerasTrainer` through :func:`unisched.app.training.fit`
   (``unit='epoch'``: the in-graph ``epochwise`` schedule), which also
   records every update's rate, momentum and loss;
 * ``chapter fit``: the chapter's ``model.fit`` with ``LearningRateScheduler``
@@ -40,11 +40,11 @@ import keras  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
 import unisched as us  # noqa: E402
-from unisched.backends._lenet_keras import build_lenet, to_nhwc  # noqa
-from unisched.backends._train_keras import (  # noqa: E402
+from unisched.backends.keras.lenet import build_lenet, to_nhwc  # noqa
+from unisched.backends.keras.train import (  # noqa: E402
     KerasTrainer, train_lenet)
-from unisched.data import iterate_batches, load_dataset, num_batches  # noqa
-from unisched.training import fit  # noqa: E402
+from unisched.app.data import iterate_batches, load_dataset, num_batches  # noqa
+from unisched.app.training import fit  # noqa: E402
 
 BATCH = 256
 EPOCHS = 3

@@ -5,7 +5,7 @@ doing one epoch = training on ``TRAIN`` images + test accuracy on ``TEST``
 images, ``REPEATS`` times (interleaved in rotating order, after a warm-up
 epoch that builds the hybridized graphs):
 
-* ours: ``unisched.training.fit`` over ``MXNetTrainer`` (hybridized LeNet,
+* ours: ``unisched.app.training.fit`` over ``MXNetTrainer`` (hybridized LeNet,
   cosine schedule through the unisched adapter, per-update rate and
   momentum read from the optimizer and recorded, numpy batches from
   ``iterate_batches`` converted per batch);
@@ -43,11 +43,11 @@ import numpy as np
 
 import unisched as us
 
-from unisched.backends import _train_mxnet as tm
-from unisched.backends._lenet_mxnet import build_lenet
-from unisched.data import Dataset
+from unisched.backends.mxnet import train as tm
+from unisched.backends.mxnet.lenet import build_lenet
+from unisched.app.data import Dataset
 from unisched.tools import Recorder
-from unisched.training import fit
+from unisched.app.training import fit
 
 warnings.simplefilter("ignore", DeprecationWarning)
 mx = tm.mx

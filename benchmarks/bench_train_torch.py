@@ -4,9 +4,9 @@ own loop, measured side by side in one process.
 Rows (images per second over whole epochs: training plus the per-epoch
 test-set evaluation, as both loops do):
 
-* ``unisched train_lenet``: :func:`unisched.backends._train_torch.
+* ``unisched train_lenet``: :func:`unisched.backends.torch.train.
   train_lenet` with a unisched cosine stepped after *every* update (the
-  adapter), batches from :func:`unisched.data.iterate_batches` (numpy
+  adapter), batches from :func:`unisched.app.data.iterate_batches` (numpy
   shuffling and indexing each epoch), the Recorder writing every update;
 * ``chapter loop, DataLoader``: the chapter's ``train`` (``net.train();
   trainer.zero_grad(); l = loss(net(X), y); l.backward();
@@ -37,9 +37,9 @@ from torch import nn
 from torch.optim import lr_scheduler
 
 import unisched as us
-from unisched.backends._lenet_torch import build_lenet
-from unisched.backends._train_torch import train_lenet
-from unisched.data import load_dataset
+from unisched.backends.torch.lenet import build_lenet
+from unisched.backends.torch.train import train_lenet
+from unisched.app.data import load_dataset
 
 BATCH = 256
 LR = 0.3

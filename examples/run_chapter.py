@@ -9,7 +9,7 @@ PyTorch and TensorFlow, and write the figures.
 
 The experiments are the chapter's own code cells
 (``examples/lr_scheduling.md``), run cell by cell in each framework by
-:func:`unisched.chapter.run_chapter`; nothing is re-implemented here.
+:func:`unisched.app.chapter.run_chapter`; nothing is re-implemented here.
 Written into ``--out``:
 
 * ``figures/<framework>-cellNN-J.png``: every figure the chapter draws
@@ -33,11 +33,12 @@ import sys
 from pathlib import Path
 from typing import Sequence
 
-from unisched.chapter import (FRAMEWORKS, ChapterError, comparison_figures,
-                              run_chapter, summary_table, write_report,
-                              write_results, write_summary)
-from unisched.cli import positive_int
-from unisched.data import DATASET_NAMES, DatasetUnavailableError
+from unisched.app.chapter import FRAMEWORKS, ChapterError
+from unisched.app.report import (comparison_figures, run_chapter,
+                                 summary_table, write_report, write_results,
+                                 write_summary)
+from unisched.app.cli import positive_int
+from unisched.app.data import DATASET_NAMES, DatasetUnavailableError
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -1,0 +1,134 @@
+"""``model.fit`` callbacks: per-epoch rates, hyperparameters, plateaus.
+"""
+from __future__ import annotations
+
+from typing import Any, Mapping
+
+import keras
+from keras import ops
+from unisched.base import Schedule
+
+from .hparams import (
+    _unwrap,
+    bind_hparams,
+)
+from .schedule import (
+    LearningRateSchedule,
+    _schedule,
+)
+
+# -- callbacks ----------------------------------------------------------------
+
+class _EpochRate:
+    """``schedule(epoch, lr)`` for keras' LearningRateScheduler."""
+
+    def __init__(self, sched: Schedule) -> None:
+        self.schedule = sched
+
+    def __call__(self, epoch: int, lr: float | None = None) -> float:
+        return float(self.schedule(epoch))
+
+
+def epoch_callback(sched: Schedule | str, verbose: int = 0
+                   ) -> keras.callbacks.LearningRateScheduler:
+    """The d2l chapter's TensorFlow style: a genuine
+    ``keras.callbacks.LearningRateScheduler`` that sets the rate of epoch
+    ``e`` (counted from 0) to ``sched(e)`` at the start of the epoch, so
+    update k uses ``epochwise(sched, steps_per_epoch)(k)``.
+
+    The optimizer must have a float learning rate (Keras refuses to set a
+    rate on an optimizer built with a schedule).  A per-update schedule
+    in the graph is :func:`bind`; ``bind(epochwise(sched, spe), ...)`` is
+    the same curve without a callback.
+
+    Args:
+        sched: a schedule of the epoch index, or a spec string.
+        verbose: passed to LearningRateScheduler.
+
+    >>> cb = epoch_callback("factor(step=1, factor=0.5, base_lr=0.1)")
+    >>> cb.schedule(0), cb.schedule(2)
+    (0.1, 0.05)
+    """
+    return keras.callbacks.LearningRateScheduler(
+        _EpochRate(_schedule(sched)), verbose=verbose)
+
+
+def _adapter_of(optimizer: Any) -> LearningRateSchedule:
+    lr = getattr(_unwrap(optimizer), "_learning_rate", None)
+    if not isinstance(lr, LearningRateSchedule):
+        raise ValueError(f"the optimizer's learning rate is {lr!r}, not a "
+                         f"unisched LearningRateSchedule; bind one first")
+    return lr
+
+
+class HyperparameterCallback(keras.callbacks.Callback):
+    """Per-batch schedules for hyperparameters other than the learning
+    rate (SGD ``momentum``, Adam ``beta_1``...), as a ``model.fit``
+    callback.
+
+    Keras bakes a float hyperparameter into the traced train step, so
+    setting it from ``on_train_batch_begin`` would not reach the compiled
+    update.  This callback instead binds the schedules (see
+    :func:`bind_hparams`) when ``fit`` hands it the model, before the
+    train function is built, and drops a train function traced earlier;
+    update k then uses ``hparams[name](k)`` inside the graph.
+
+    >>> import keras, unisched
+    >>> s = unisched.OneCycleScheduler(max_lr=0.1, max_update=100)
+    >>> cb = HyperparameterCallback({"momentum": s.momentum})
+    >>> # model.fit(x, y, callbacks=[cb])
+    """
+
+    def __init__(self, hparams: Mapping[str, Schedule | str]) -> None:
+        super().__init__()
+        if not isinstance(hparams, Mapping) or not hparams:
+            raise TypeError(f"hparams must be a non-empty dict of name -> "
+                            f"schedule, got {hparams!r}")
+        self.hparams = dict(hparams)
+
+    def set_model(self, model: Any) -> None:
+        super().set_model(model)
+        if getattr(model, "optimizer", None) is None:
+            raise ValueError("HyperparameterCallback needs a compiled "
+                             "model (model.optimizer is None)")
+        bind_hparams(model.optimizer, self.hparams)
+        # fit() builds its train function right after setting the
+        # callbacks' model; one traced before would keep old constants.
+        model.train_function = None
+
+
+class ReduceOnPlateauCallback(keras.callbacks.Callback):
+    """At each epoch end, feed ``logs[monitor]`` to the ReduceOnPlateau
+    inside the optimizer's :class:`LearningRateSchedule` (found on
+    ``model.optimizer`` unless given) and update the scale variable the
+    compiled train step reads.
+
+    Args:
+        monitor: the metric name in the epoch logs (``'val_loss'``,
+            ``'loss'``, ...).
+        schedule: the LearningRateSchedule holding the ReduceOnPlateau.
+    """
+
+    def __init__(self, monitor: str = "val_loss",
+                 schedule: LearningRateSchedule | None = None) -> None:
+        super().__init__()
+        if schedule is not None and (
+                not isinstance(schedule, LearningRateSchedule)
+                or schedule._scale is None):
+            raise TypeError(f"schedule must be a LearningRateSchedule of a "
+                            f"ReduceOnPlateau, got {schedule!r}")
+        self.monitor = monitor
+        self.adapter = schedule
+
+    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+        logs = logs or {}
+        if self.monitor not in logs:
+            raise ValueError(f"ReduceOnPlateauCallback monitors "
+                             f"{self.monitor!r}, absent from the epoch logs "
+                             f"(available: {sorted(logs)})")
+        adapter = self.adapter or _adapter_of(self.model.optimizer)
+        if adapter._scale is None:
+            raise TypeError(f"the optimizer's schedule is not a "
+                            f"ReduceOnPlateau: {adapter.schedule!r}")
+        step = int(ops.convert_to_numpy(self.model.optimizer.iterations))
+        adapter.observe(float(logs[self.monitor]), step)

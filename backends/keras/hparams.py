@@ -1,0 +1,222 @@
+"""Hyperparameters other than the rate (momentum, ``beta_1``...) evaluated
+in the graph from ``optimizer.iterations``.
+"""
+from __future__ import annotations
+
+import types
+from typing import Any, Callable, Mapping
+
+import keras
+import tensorflow as tf
+from keras import ops
+from unisched.base import Schedule
+
+from .schedule import (
+    DTYPE,
+    KerasOps,
+    _constant,
+    _eager_step,
+    _schedule,
+)
+
+# -- hyperparameters other than the learning rate ---------------------------
+
+def _binary(op: Callable) -> tuple[Callable, Callable]:
+    def forward(self, other):
+        return op(self.value(), other)
+
+    def reflected(self, other):
+        return op(other, self.value())
+    return forward, reflected
+
+
+class ScheduledHyperparameter(float):
+    """An optimizer hyperparameter (SGD ``momentum``, Adam ``beta_1``, ...)
+    that follows a schedule of ``optimizer.iterations``.
+
+    Keras 3 optimizers read such hyperparameters as Python attributes
+    inside ``update_step`` (``ops.cast(self.momentum, dtype)``, ``1 -
+    self.beta_1``); a plain float there is baked into the traced graph, so
+    assigning a new float later changes nothing in a compiled train step.
+    This object replaces the attribute.  Converted to a tensor (TensorFlow's
+    ``__tf_tensor__`` protocol) or used in arithmetic, it is
+    ``schedule(optimizer.iterations)``, evaluated with :class:`KerasOps`
+    when traced, so update k uses ``schedule(k)`` in ``model.fit``, custom
+    loops, ``tf.function`` and XLA alike.
+
+    As a Python float it is ``schedule(0)``: that is what ``get_config()``
+    and ``model.save`` record, and what build-time checks such as SGD's
+    ``momentum != 0`` (which decides whether velocity slots exist) see.
+    ``model.save`` therefore stores a constant; call :func:`bind` or
+    :func:`bind_hparams` again after ``load_model``.
+
+    Use :func:`bind_hparams` to create one.
+    """
+
+    def __new__(cls, optimizer: Any, name: str,
+                schedule: Schedule | str) -> "ScheduledHyperparameter":
+        sched = _schedule(schedule, name)
+        if sched.stateful:
+            raise TypeError(f"{name} schedule must be stateless, "
+                            f"got {sched!r}")
+        obj = super().__new__(cls, sched(0))
+        obj.optimizer = optimizer
+        obj.name = name
+        obj.schedule = sched
+        return obj
+
+    def value(self) -> Any:
+        """``schedule(optimizer.iterations)`` as a float32 tensor."""
+        step = self.optimizer.iterations
+        now = _eager_step(step)
+        if now is not None:
+            return _constant(self.schedule(int(now)))
+        return self.schedule._eval(ops.cast(step, DTYPE), KerasOps)
+
+    def __tf_tensor__(self, dtype: Any = None, name: Any = None) -> Any:
+        value = self.value()
+        return value if dtype is None else tf.cast(value, dtype)
+
+    __add__, __radd__ = _binary(lambda a, b: a + b)
+    __sub__, __rsub__ = _binary(lambda a, b: a - b)
+    __mul__, __rmul__ = _binary(lambda a, b: a * b)
+    __truediv__, __rtruediv__ = _binary(lambda a, b: a / b)
+    __pow__, __rpow__ = _binary(lambda a, b: a ** b)
+
+    def __neg__(self):
+        return -self.value()
+
+    def __reduce__(self):
+        # Copies and pickles hold the recorded constant, like get_config.
+        return (float, (float(self),))
+
+    def __repr__(self) -> str:
+        return (f"ScheduledHyperparameter({self.name}="
+                f"{self.schedule.to_spec()})")
+
+    __str__ = __repr__
+
+
+def _unwrap(optimizer: Any) -> keras.optimizers.Optimizer:
+    """The optimizer that owns the hyperparameters (mixed precision wraps
+    it in a LossScaleOptimizer)."""
+    if isinstance(optimizer, keras.optimizers.LossScaleOptimizer):
+        return optimizer.inner_optimizer
+    if isinstance(optimizer, keras.optimizers.MultiOptimizer):
+        raise TypeError("a MultiOptimizer has one learning rate per inner "
+                        "optimizer: bind each of optimizer.optimizers, or "
+                        "build it with unisched.backends.keras."
+                        "group_optimizer")
+    if not isinstance(optimizer, keras.optimizers.Optimizer):
+        raise TypeError(f"optimizer must be a keras.optimizers.Optimizer, "
+                        f"got {type(optimizer).__module__}."
+                        f"{type(optimizer).__qualname__}")
+    return optimizer
+
+
+def _float_hparams(optimizer: Any) -> list[str]:
+    skip = {"learning_rate", "ema_momentum", "loss_scale_factor"}
+    return sorted(k for k, v in vars(optimizer).items()
+                  if isinstance(v, float) and not k.startswith("_")
+                  and k not in skip)
+
+
+def _scheduled(optimizer: Any, hparams: Mapping[str, Any]
+               ) -> dict[str, ScheduledHyperparameter]:
+    """Check ``hparams`` against ``optimizer`` and build the objects,
+    changing nothing yet (so a bad name leaves the optimizer as it was)."""
+    if not isinstance(hparams, Mapping):
+        raise TypeError(f"hparams must be a dict name -> schedule, "
+                        f"got {hparams!r}")
+    valid = _float_hparams(optimizer)
+    out = {}
+    for name, sched in hparams.items():
+        if name not in valid:
+            raise ValueError(
+                f"{type(optimizer).__name__} has no float hyperparameter "
+                f"{name!r}; it has {valid}")
+        current = getattr(optimizer, name)
+        param = ScheduledHyperparameter(optimizer, name, sched)
+        if name == "momentum":
+            # SGD and RMSprop keep velocity slots only if momentum != 0 at
+            # build time; the graph needs them for every update.
+            if optimizer.built and current == 0:
+                raise ValueError(
+                    f"{type(optimizer).__name__} was built with momentum="
+                    f"{float(current)!r}, so it has no velocity slots; "
+                    f"bind before the first update or construct it with "
+                    f"momentum > 0")
+            if float(param) == 0:
+                raise ValueError(
+                    f"the momentum schedule starts at 0.0 ({param!r}); "
+                    f"Keras would build the optimizer without velocity "
+                    f"slots: start it above 0")
+        out[name] = param
+    return out
+
+
+def _config_without_schedules(self: Any) -> dict[str, Any]:
+    """``get_config`` with scheduled hyperparameters as plain floats, so a
+    config never carries an object bound to this optimizer's step into a
+    new optimizer (``Optimizer.from_config(opt.get_config())``)."""
+    config = type(self).get_config(self)
+    return {k: float(v) if isinstance(v, ScheduledHyperparameter) else v
+            for k, v in config.items()}
+
+
+def _set_scheduled(optimizer: Any,
+                   bound: Mapping[str, ScheduledHyperparameter]) -> None:
+    for name, param in bound.items():
+        setattr(optimizer, name, param)
+    if bound:
+        # A method bound to the instance (deepcopy rebinds it to the copy).
+        optimizer.get_config = types.MethodType(_config_without_schedules,
+                                                optimizer)
+
+
+def bind_hparams(optimizer: keras.optimizers.Optimizer,
+                 hparams: Mapping[str, Schedule | str]
+                 ) -> dict[str, ScheduledHyperparameter]:
+    """Make float hyperparameters of ``optimizer`` follow schedules.
+
+    Replaces ``optimizer.<name>`` by a :class:`ScheduledHyperparameter`,
+    so update k uses ``hparams[name](k)``, in ``fit`` and in custom loops
+    alike (nothing to call per step).  Do it before the first update (or
+    before tracing the function that applies the optimizer): a graph
+    traced earlier keeps the old constant; ``bind(sched, model)`` resets
+    the model's compiled train function for you.
+
+    Args:
+        optimizer: a Keras 3 optimizer, e.g. ``SGD`` (``'momentum'``),
+            ``Adam`` / ``AdamW`` (``'beta_1'``, ``'beta_2'``).
+        hparams: hyperparameter name -> schedule (or spec string).
+
+    Returns:
+        name -> the ScheduledHyperparameter now set on the optimizer.
+
+    Raises:
+        ValueError: the optimizer has no such float hyperparameter, or a
+            ``momentum`` that Keras has switched off at build time.
+
+    >>> import keras, unisched
+    >>> s = unisched.OneCycleScheduler(max_lr=0.1, max_update=100)
+    >>> from unisched.backends.keras import LearningRateSchedule
+    >>> opt = keras.optimizers.SGD(learning_rate=LearningRateSchedule(s))
+    >>> m = bind_hparams(opt, {"momentum": s.momentum})["momentum"]
+    >>> round(float(m.value()), 6)   # the momentum of update 0
+    0.95
+    """
+    optimizer = _unwrap(optimizer)
+    bound = _scheduled(optimizer, hparams)
+    _set_scheduled(optimizer, bound)
+    return bound
+
+
+def _momentum_name(optimizer: Any) -> str | None:
+    """Where the momentum cycle goes, as in PyTorch's OneCycleLR/CyclicLR:
+    Adam's ``beta_1`` (``betas[0]``) if present, else ``momentum``."""
+    valid = _float_hparams(optimizer)
+    for name in ("beta_1", "momentum"):
+        if name in valid:
+            return name
+    return None

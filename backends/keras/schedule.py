@@ -1,0 +1,218 @@
+"""Keras 3 side of a schedule: the ``keras.ops`` namespace every formula
+evaluates in, and :class:`LearningRateSchedule`, any unisched schedule in
+the graph.
+"""
+from __future__ import annotations
+
+from typing import Any, Callable
+
+import keras
+import numpy as np
+import tensorflow as tf
+import unisched
+from keras import ops
+from unisched._ops import ScalarOps
+from unisched.base import Schedule
+from unisched.plateau import ReduceOnPlateau
+
+if keras.backend.backend() != "tensorflow":
+    raise ImportError(
+        f"unisched.backends.keras needs the TensorFlow backend of Keras 3 "
+        f"(it reads hyperparameters through TensorFlow's tensor "
+        f"conversion); KERAS_BACKEND is {keras.backend.backend()!r}")
+
+
+#: every schedule value is computed in this dtype (optimizers cast it to
+#: each variable's dtype, as they do for Keras' own schedules)
+DTYPE = "float32"
+
+
+def _f32(x: Any) -> Any:
+    """``x`` as a float32 tensor; Python numbers become float32 constants
+    so that ``floatx`` never leaks into a schedule's arithmetic."""
+    if ops.is_tensor(x):
+        return x if x.dtype == DTYPE else ops.cast(x, DTYPE)
+    return ops.convert_to_tensor(x, DTYPE)
+
+
+class KerasOps:
+    """The ops namespace of ``unisched._ops`` over ``keras.ops``, in
+    float32: ``where, cos, sqrt, exp, log, floor, ceil, minimum, maximum,
+    power, clip``.  Arithmetic and comparisons between a float32 tensor
+    and Python numbers stay float32 (TensorFlow converts the number to the
+    tensor's dtype).
+
+    >>> import keras
+    >>> from unisched import CosineScheduler
+    >>> s = CosineScheduler(max_update=10, base_lr=1.0)
+    >>> t = keras.ops.cast(keras.ops.arange(0, 11, 5), "float32")
+    >>> keras.ops.convert_to_numpy(s._eval(t, KerasOps)).round(6).tolist()
+    [1.0, 0.5, 0.0]
+    """
+
+    @staticmethod
+    def where(cond, a, b):
+        return ops.where(cond, _f32(a), _f32(b))
+
+    @staticmethod
+    def cos(x):
+        return ops.cos(_f32(x))
+
+    @staticmethod
+    def sqrt(x):
+        return ops.sqrt(_f32(x))
+
+    @staticmethod
+    def exp(x):
+        return ops.exp(_f32(x))
+
+    @staticmethod
+    def log(x):
+        return ops.log(_f32(x))
+
+    @staticmethod
+    def floor(x):
+        return ops.floor(_f32(x))
+
+    @staticmethod
+    def ceil(x):
+        return ops.ceil(_f32(x))
+
+    @staticmethod
+    def minimum(a, b):
+        return ops.minimum(_f32(a), _f32(b))
+
+    @staticmethod
+    def maximum(a, b):
+        return ops.maximum(_f32(a), _f32(b))
+
+    @staticmethod
+    def power(base, exponent):
+        return ops.power(_f32(base), _f32(exponent))
+
+    @staticmethod
+    def clip(x, low, high):
+        return ops.clip(_f32(x), low, high)
+
+
+def _schedule(sched: Any, name: str = "sched") -> Schedule:
+    """A schedule from a schedule or a spec string."""
+    if isinstance(sched, Schedule):
+        return sched
+    if isinstance(sched, str):
+        return unisched.parse(sched)
+    raise TypeError(f"{name} must be a unisched schedule or a spec string, "
+                    f"got {sched!r} ({type(sched).__name__})")
+
+
+def _eager_step(step: Any) -> float | None:
+    """The step as a Python float when it can be read right now (eager
+    execution, one scalar); None inside a traced function."""
+    if not tf.executing_eagerly():
+        return None
+    if isinstance(step, keras.Variable):
+        step = step.value
+    value = np.asarray(step)
+    return float(value) if value.ndim == 0 else None
+
+
+def _constant(value: float) -> Any:
+    # tf.constant: keras.ops.convert_to_tensor costs ~15x more eagerly.
+    return tf.constant(value, dtype=DTYPE)
+
+
+class _LiveScale:
+    """A ReduceOnPlateau seen with another ``scale`` (the graph's variable
+    read), so that its own ``_eval`` formula is the one evaluated."""
+
+    def __init__(self, sched: ReduceOnPlateau, scale: Any) -> None:
+        self._sched = sched
+        self.scale = scale
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._sched, name)
+
+
+@keras.saving.register_keras_serializable(package="unisched")
+class LearningRateSchedule(keras.optimizers.schedules.LearningRateSchedule):
+    """Any unisched schedule as a Keras learning-rate schedule.
+
+    ``__call__(step)`` returns ``sched(step)`` as a float32 tensor: inside
+    a traced function (``model.fit``, ``tf.function``, ``jit_compile``)
+    it is ``sched._eval(cast(step, float32), KerasOps)``, graph ops that
+    read the step at run time (nothing is retraced per step); called
+    eagerly with a scalar it evaluates the same formula in Python floats
+    and rounds once to float32.  The optimizer calls it with
+    ``optimizer.iterations``, 0 for the first update.
+
+    A :class:`unisched.ReduceOnPlateau` keeps its ``scale`` in a Keras
+    variable that the graph reads; change it only through :meth:`observe`
+    (or :class:`ReduceOnPlateauCallback`), which updates both.
+
+    ``get_config()`` is ``{'schedule': sched.to_config()}`` (plus
+    ``'state'`` for ReduceOnPlateau), so the schedule round-trips through
+    ``model.save`` / ``keras.models.load_model``.
+
+    Args:
+        schedule: a unisched schedule or a spec string.
+
+    >>> import keras
+    >>> lr = LearningRateSchedule("cosine(max_update=100, base_lr=0.1)")
+    >>> opt = keras.optimizers.SGD(learning_rate=lr)
+    >>> round(float(lr(50)), 6)
+    0.05
+    """
+
+    def __init__(self, schedule: Schedule | str) -> None:
+        super().__init__()
+        self.schedule = _schedule(schedule, "schedule")
+        self._scale = None
+        if isinstance(self.schedule, ReduceOnPlateau):
+            self._scale = keras.Variable(
+                self.schedule.scale, dtype=DTYPE, trainable=False,
+                name="plateau_scale")
+
+    def _formula(self, scale: Any) -> Callable:
+        sched = self.schedule
+        if self._scale is None:
+            return sched._eval
+        view = _LiveScale(sched, scale)
+        return lambda t, o: type(sched)._eval(view, t, o)
+
+    def __call__(self, step: Any) -> Any:
+        now = _eager_step(step)
+        if now is not None:
+            scale = None if self._scale is None \
+                else float(np.asarray(self._scale.value))
+            value = self._formula(scale)(now, ScalarOps)
+            return _constant(float(value))
+        scale = None if self._scale is None else self._scale.value
+        return self._formula(scale)(ops.cast(step, DTYPE), KerasOps)
+
+    # -- ReduceOnPlateau ----------------------------------------------------
+    def observe(self, metric: float, step: int = 0) -> bool:
+        """Feed ``metric`` to the wrapped ReduceOnPlateau and update the
+        variable the graph reads; returns True if the rate was cut."""
+        if self._scale is None:
+            raise TypeError(f"observe() needs a ReduceOnPlateau schedule, "
+                            f"this one is {self.schedule!r}")
+        cut = self.schedule.observe(metric, step)
+        self._scale.assign(self.schedule.scale)
+        return cut
+
+    # -- serialization ------------------------------------------------------
+    def get_config(self) -> dict[str, Any]:
+        config = {"schedule": self.schedule.to_config()}
+        if self.schedule.stateful:
+            config["state"] = self.schedule.state_dict()
+        return config
+
+    @classmethod
+    def from_config(cls, config: dict[str, Any]) -> "LearningRateSchedule":
+        sched = unisched.from_config(config["schedule"])
+        if "state" in config:
+            sched.load_state_dict(config["state"])
+        return cls(sched)
+
+    def __repr__(self) -> str:
+        return f"LearningRateSchedule({self.schedule.to_spec()})"

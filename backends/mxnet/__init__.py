@@ -1,0 +1,57 @@
+"""MXNet Gluon backend: unisched schedules inside a ``gluon.Trainer``.
+
+Importing this module imports ``mxnet`` (through :func:`import_mxnet`,
+which holds the project's only copy of the numpy compatibility shim);
+``unisched.backends`` imports it only when asked for.
+
+The index shift.  MXNet's optimizer counts updates from one: before each
+update it increments ``num_update`` (the largest per-parameter update
+count, ``Optimizer._update_count``) and only then asks its scheduler for
+the rate, ``lr_scheduler(num_update)``.  Update ``k`` (0-based) therefore
+calls the scheduler with ``k + 1``, and :class:`LRScheduler` answers with
+``sched(k)``: the unisched convention (the k-th update uses ``sched(k)``)
+holds under a Trainer.
+
+Hyperparameters (momentum, Adam's beta1) follow the same update: MXNet's
+``SGD.update`` counts the update, asks the scheduler for the rate and only
+then reads ``self.momentum``, so the adapter sets ``optimizer.momentum``
+from ``sched.momentum(k)`` inside that scheduler call (see
+:data:`SCHEDULABLE` for the optimizers where this order holds).
+
+Saving and loading.  ``Trainer.save_states`` pickles the optimizer, its
+update counts and its ``lr_scheduler`` (the adapter, with the schedule and
+a ``ReduceOnPlateau``'s state); ``load_states`` replaces the Trainer's
+optimizer by that copy, so counting, rates and momentum continue where they
+stopped, even in a new process with no schedule bound.  The adapter object
+used before ``load_states`` is no longer the one in use: get the live one
+with :func:`attached` (e.g. to ``observe`` a metric). ``lr_mult`` lives on
+the Parameters and is not saved.
+
+>>> import unisched as us
+>>> from unisched.backends import mxnet as usm
+>>> mx = usm.import_mxnet()
+>>> w = mx.gluon.Parameter("w", shape=(1,), init=mx.init.Zero())
+>>> w.initialize()
+>>> trainer = mx.gluon.Trainer([w], "sgd")
+>>> adapter = usm.bind(us.MultiFactorScheduler([2], 0.5, base_lr=1.0),
+...                    trainer)
+>>> w.grad()[:] = 1
+>>> rates = []
+>>> for k in range(4):
+...     before = w.data().asscalar()
+...     w.data()._fresh_grad = True     # as if backward() had run
+...     trainer.step(1)
+...     rates.append(before - w.data().asscalar())
+>>> rates
+[1.0, 1.0, 1.0, 0.5]
+"""
+
+from ._mx import import_mxnet, mx
+from .adapter import (REFUSED, SCHEDULABLE, LRScheduler, attached, bind,
+                      set_multipliers)
+from .native import from_native
+from .train import MXNetTrainer, fit_one_cycle, lr_find, train_lenet
+
+__all__ = ["LRScheduler", "bind", "attached", "set_multipliers",
+           "from_native", "import_mxnet", "SCHEDULABLE", "REFUSED",
+           "train_lenet", "lr_find", "fit_one_cycle", "MXNetTrainer"]

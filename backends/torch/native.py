@@ -1,0 +1,335 @@
+"""Convert PyTorch's own schedulers into the equal unisched schedule.
+"""
+from __future__ import annotations
+
+import math
+import numbers
+from collections import Counter
+from typing import Any, Sequence
+
+import unisched
+from torch.optim import lr_scheduler as _tl
+from unisched import _validate as check
+from unisched._cache import BLOCK, StepCache  # noqa: F401 (public)
+from unisched.base import Schedule
+
+from .adapter import (
+    LRScheduler,
+)
+
+# -- from_native ---------------------------------------------------------
+
+def _name(obj: Any) -> str:
+    return type(obj).__name__
+
+
+def _one(obj: Any, what: str, values: Sequence[Any]) -> float:
+    """The value all param groups share; a scheduler whose groups differ
+    cannot be one schedule."""
+    vals = [float(v) for v in values]
+    if any(v != vals[0] for v in vals):
+        hint = ""
+        if what in ("base_lrs", "max_lrs", "max_lr") and vals[0] > 0:
+            hint = (f"; convert a copy over one group and bind it with "
+                    f"multipliers={[v / vals[0] for v in vals]}")
+        raise ValueError(f"{_name(obj)}: the param groups have different "
+                         f"{what} {vals}; from_native returns one "
+                         f"schedule{hint}")
+    return vals[0]
+
+
+def _int(obj: Any, name: str, value: Any, minimum: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or \
+            not math.isfinite(value) or value != math.floor(value) or \
+            value < minimum:
+        raise ValueError(f"{_name(obj)}: {name} must be an integer >= "
+                         f"{minimum} to convert, got {value!r}")
+    return int(value)
+
+
+def _gamma(obj: Any, gamma: Any) -> float:
+    gamma = float(gamma)
+    if not math.isfinite(gamma) or gamma < 0:
+        raise ValueError(f"{_name(obj)}: gamma must be finite and >= 0 to "
+                         f"give rates >= 0, got {gamma!r}")
+    return gamma
+
+
+def _step_lr(obj) -> Schedule:
+    # lr(k) = base * gamma ** (k // step_size)
+    base = _one(obj, "base_lrs", obj.base_lrs)
+    size = _int(obj, "step_size", obj.step_size, 1)
+    gamma = _gamma(obj, obj.gamma)
+    if gamma == 0:
+        return unisched.PiecewiseConstantScheduler([size - 1], [base, 0.0])
+    return unisched.ExponentialScheduler(base, gamma, step=size,
+                                         staircase=True)
+
+
+def _multi_step_lr(obj) -> Schedule:
+    # lr(k) = base * gamma ** #{m in milestones : m <= k} (with repeats):
+    # a milestone m first affects update m, i.e. the boundary is m - 1
+    # in unisched's "switch after the boundary" convention.
+    base = _one(obj, "base_lrs", obj.base_lrs)
+    gamma = _gamma(obj, obj.gamma)
+    ms = sorted(obj.milestones.elements())
+    if any(m < 0 or int(m) != m for m in ms):
+        raise ValueError(f"{_name(obj)}: milestones must be integers >= 0, "
+                         f"got {ms}")
+    ms = [int(m) for m in ms]
+    if not ms:
+        return unisched.ConstantScheduler(base)
+    unique = sorted(set(ms))
+    if len(unique) == len(ms) and ms[0] >= 2 and gamma <= 1:
+        return unisched.MultiFactorScheduler([m - 1 for m in ms],
+                                             factor=gamma, base_lr=base)
+    counts = Counter(ms)
+    first = [m for m in unique if m >= 1]
+    done = counts[0]
+    values = [base * gamma ** done]
+    for m in first:
+        done += counts[m]
+        values.append(base * gamma ** done)
+    if not first:
+        return unisched.ConstantScheduler(values[0])
+    return unisched.PiecewiseConstantScheduler([m - 1 for m in first],
+                                               values)
+
+
+def _exponential_lr(obj) -> Schedule:
+    base = _one(obj, "base_lrs", obj.base_lrs)
+    gamma = _gamma(obj, obj.gamma)
+    if gamma == 0:
+        return unisched.PiecewiseConstantScheduler([0], [base, 0.0])
+    return unisched.ExponentialScheduler(base, gamma)
+
+
+def _cosine_annealing_lr(obj, horizon: int | None) -> Schedule:
+    # PyTorch's recursion equals eta_min + (base - eta_min)
+    # * (1 + cos(pi k / T_max)) / 2 for EVERY k: past T_max it rises
+    # again (period 2 T_max) instead of staying at eta_min.
+    base = _one(obj, "base_lrs", obj.base_lrs)
+    t_max = _int(obj, "T_max", obj.T_max, 1)
+    eta = float(obj.eta_min)
+    if eta < 0:
+        raise ValueError(f"{_name(obj)}: eta_min must be >= 0, got {eta}")
+    down = unisched.CosineScheduler(t_max, base_lr=base, final_lr=eta)
+    if horizon is None or horizon <= t_max + 1:
+        return down
+    up = unisched.CosineScheduler(t_max, base_lr=eta, final_lr=base)
+    pieces = -(-(horizon - 1) // t_max)  # pieces covering 0..horizon-1
+    return unisched.join([down if i % 2 == 0 else up
+                          for i in range(pieces)],
+                         [t_max * i for i in range(1, pieces)])
+
+
+def _polynomial_lr(obj) -> Schedule:
+    # lr(k) = base * (1 - min(k, T) / T) ** power
+    base = _one(obj, "base_lrs", obj.base_lrs)
+    total = _int(obj, "total_iters", obj.total_iters, 1)
+    power = float(obj.power)
+    if not math.isfinite(power) or power < 0:
+        raise ValueError(f"{_name(obj)}: power must be >= 0 to convert, "
+                         f"got {power!r}")
+    if power == 0:
+        return unisched.ConstantScheduler(base)
+    return unisched.PolyScheduler(total, base_lr=base, pwr=power,
+                                  final_lr=0.0)
+
+
+def _linear_lr(obj) -> Schedule:
+    # lr(k) = base * (s + (e - s) * min(k, T) / T)
+    base = _one(obj, "base_lrs", obj.base_lrs)
+    s, e = float(obj.start_factor), float(obj.end_factor)
+    total = _int(obj, "total_iters", obj.total_iters, 0)
+    if total == 0 or s == e:
+        # total_iters=0: PyTorch applies start_factor once and never
+        # moves again.
+        return unisched.ConstantScheduler(base * s)
+    if s < e:
+        return unisched.warmup(unisched.ConstantScheduler(base * e), total,
+                               base * s, "linear")
+    return unisched.PolyScheduler(total, base_lr=base * s, pwr=1.0,
+                                  final_lr=base * e)
+
+
+def _constant_lr(obj) -> Schedule:
+    # lr(k) = base * factor for k < total_iters, base afterwards
+    base = _one(obj, "base_lrs", obj.base_lrs)
+    factor = float(obj.factor)
+    total = _int(obj, "total_iters", obj.total_iters, 0)
+    if total == 0:
+        return unisched.ConstantScheduler(base * factor)
+    if factor == 0:
+        raise ValueError(f"{_name(obj)}: factor=0 makes PyTorch divide by "
+                         f"zero at update total_iters={total}")
+    if factor == 1:
+        return unisched.ConstantScheduler(base)
+    return unisched.PiecewiseConstantScheduler([total - 1],
+                                               [base * factor, base])
+
+
+def _momentums(obj, default_base: float, default_max: float
+               ) -> dict[str, float]:
+    if not getattr(obj, "cycle_momentum", False):
+        # PyTorch leaves momentum alone: the converted schedule carries
+        # unisched's defaults, which bind() drives unless told not to.
+        return dict(base_momentum=default_base, max_momentum=default_max)
+    if hasattr(obj, "base_momentums"):
+        bases, maxes = obj.base_momentums, obj.max_momentums
+    else:
+        groups = obj.optimizer.param_groups
+        bases = [g["base_momentum"] for g in groups]
+        maxes = [g["max_momentum"] for g in groups]
+    return dict(base_momentum=_one(obj, "base_momentum", bases),
+                max_momentum=_one(obj, "max_momentum", maxes))
+
+
+def _cyclic_lr(obj) -> Schedule:
+    if obj._scale_fn_custom is not None:
+        raise ValueError(f"{_name(obj)} with a custom scale_fn runs "
+                         f"arbitrary code; only the modes 'triangular', "
+                         f"'triangular2' and 'exp_range' convert")
+    base = _one(obj, "base_lrs", obj.base_lrs)
+    peak = _one(obj, "max_lrs", obj.max_lrs)
+    total, ratio = float(obj.total_size), float(obj.step_ratio)
+    up = round(total * ratio)
+    down = round(total) - up
+    if total != round(total) or up < 1 or down < 1 or \
+            up / float(up + down) != ratio:
+        raise ValueError(f"{_name(obj)}: step sizes must be integers >= 1 "
+                         f"to convert, got a cycle of {total} steps with "
+                         f"up ratio {ratio}")
+    gamma = float(obj.gamma) if obj.mode == "exp_range" else 1.0
+    return unisched.CyclicScheduler(
+        base, peak, step_size_up=up,
+        step_size_down=None if up == down else down, mode=obj.mode,
+        gamma=gamma, **_momentums(obj, 0.8, 0.9))
+
+
+def _one_cycle_lr(obj) -> Schedule:
+    groups = obj.optimizer.param_groups
+    initial = _one(obj, "initial_lr", [g["initial_lr"] for g in groups])
+    peak = _one(obj, "max_lr", [g["max_lr"] for g in groups])
+    low = _one(obj, "min_lr", [g["min_lr"] for g in groups])
+    total = int(obj.total_steps)
+    phases = obj._schedule_phases
+    anneal = getattr(obj, "_anneal_func_type", None)
+    if anneal not in ("cos", "linear"):
+        raise ValueError(f"{_name(obj)}: unknown annealing {anneal!r}")
+    # PyTorch keeps pct_start only as the first phase's end,
+    # float(pct_start * total) - 1; find the float that reproduces it.
+    end = phases[0]["end_step"]
+    pct = (end + 1.0) / total
+    for candidate in (pct, math.nextafter(pct, 0.0),
+                      math.nextafter(pct, 1.0)):
+        if float(candidate * total) - 1 == end:
+            pct = candidate
+            break
+    return unisched.OneCycleScheduler(
+        peak, total, pct_start=pct, anneal=anneal,
+        div_factor=peak / initial, final_div_factor=initial / low,
+        three_phase=len(phases) == 3, style="torch",
+        **_momentums(obj, 0.85, 0.95))
+
+
+def _warm_restarts(obj) -> Schedule:
+    base = _one(obj, "base_lrs", obj.base_lrs)
+    return unisched.CosineRestartsScheduler(
+        first_cycle=_int(obj, "T_0", obj.T_0, 1), base_lr=base,
+        final_lr=float(obj.eta_min),
+        cycle_mult=float(_int(obj, "T_mult", obj.T_mult, 1)))
+
+
+_CONVERTERS = {
+    _tl.StepLR: _step_lr, _tl.MultiStepLR: _multi_step_lr,
+    _tl.ExponentialLR: _exponential_lr,
+    _tl.PolynomialLR: _polynomial_lr, _tl.LinearLR: _linear_lr,
+    _tl.ConstantLR: _constant_lr, _tl.CyclicLR: _cyclic_lr,
+    _tl.OneCycleLR: _one_cycle_lr,
+    _tl.CosineAnnealingWarmRestarts: _warm_restarts,
+}
+
+
+def from_native(obj: Any, *, horizon: int | None = None) -> Schedule:
+    """The unisched schedule whose value at step ``k`` is the rate
+    PyTorch's scheduler ``obj`` gives update ``k`` (its ``last_epoch ==
+    k``, ``scheduler.step()`` after ``optimizer.step()``).
+
+    The conversion reads only hyperparameters, never the position: a
+    scheduler already stepped gives the whole schedule from step 0.  The
+    result counts ``scheduler.step()`` calls, like PyTorch: for a scheduler
+    stepped once per epoch use ``epochwise(result, steps_per_epoch)`` (or
+    ``bind(result, opt, unit='epoch')``).
+
+    ==============================  =======================================
+    PyTorch                         unisched
+    ==============================  =======================================
+    StepLR                          ExponentialScheduler(staircase=True)
+    MultiStepLR                     MultiFactorScheduler(step=m - 1) or
+                                    PiecewiseConstantScheduler (repeated
+                                    milestones, milestones 0/1, gamma > 1)
+    ExponentialLR                   ExponentialScheduler
+    CosineAnnealingLR               CosineScheduler (see below)
+    PolynomialLR                    PolyScheduler(final_lr=0)
+    LinearLR                        warmup(constant) or PolyScheduler(pwr=1)
+    ConstantLR                      PiecewiseConstantScheduler
+    CyclicLR                        CyclicScheduler (incl. momentum)
+    OneCycleLR                      OneCycleScheduler(style='torch')
+    CosineAnnealingWarmRestarts     CosineRestartsScheduler
+    LRScheduler (this module's)     its schedule
+    ==============================  =======================================
+
+    Limits, each raising ``ValueError``: param groups with different base
+    rates (one schedule cannot hold them; the message gives the
+    multipliers), ``CyclicLR`` with a custom ``scale_fn``, non-integer
+    step sizes.  Other classes (``LambdaLR``, ``SequentialLR``,
+    ``ReduceLROnPlateau``, subclasses) raise ``TypeError``.
+
+    ``CosineAnnealingLR`` equals ``CosineScheduler(T_max, base, eta_min)``
+    for ``k <= T_max``; after ``T_max`` PyTorch's rate rises again
+    (period ``2 T_max``) while ``CosineScheduler`` stays at ``eta_min``.
+    Pass ``horizon`` (a number of updates) to get a ``join`` of falling
+    and rising half-cosines equal to PyTorch on ``0 .. horizon - 1``.
+    ``OneCycleLR`` is equal on the ``total_steps`` updates it allows
+    (PyTorch raises after that).  Without ``cycle_momentum`` the cyclic
+    conversions carry unisched's default momentum cycle; bind with
+    ``cycle_momentum=False`` to leave momentum alone, as PyTorch did.
+
+    Args:
+        obj: a PyTorch scheduler.
+        horizon: only for ``CosineAnnealingLR``: the number of updates
+            over which the result must equal PyTorch past ``T_max``.
+
+    >>> import torch
+    >>> opt = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=1)
+    >>> s = from_native(torch.optim.lr_scheduler.MultiStepLR(
+    ...     opt, milestones=[3], gamma=0.5))
+    >>> s, s(2), s(3)
+    (MultiFactorScheduler(step=[2], factor=0.5, base_lr=1.0), 1.0, 0.5)
+    """
+    if horizon is not None:
+        horizon = check.integer("horizon", horizon, 1)
+    if isinstance(obj, LRScheduler):
+        if obj.multipliers is not None and \
+                any(m != 1.0 for m in obj.multipliers):
+            raise ValueError(f"this LRScheduler scales its groups by "
+                             f"{obj.multipliers}; its schedule is "
+                             f"obj.schedule")
+        return obj.schedule
+    kind = type(obj)
+    if kind is _tl.CosineAnnealingLR:
+        return _cosine_annealing_lr(obj, horizon)
+    if kind in _CONVERTERS:
+        return _CONVERTERS[kind](obj)
+    names = sorted(k.__name__ for k in _CONVERTERS) + ["CosineAnnealingLR"]
+    if isinstance(obj, _tl.LRScheduler) or \
+            isinstance(obj, _tl.ReduceLROnPlateau):
+        raise TypeError(
+            f"from_native cannot convert {kind.__module__}."
+            f"{kind.__qualname__} exactly (code-defined, chained or "
+            f"metric-driven schedulers, and subclasses, are not pure "
+            f"functions of the step); convertible: {', '.join(sorted(names))}"
+            f" (for ReduceLROnPlateau use unisched.ReduceOnPlateau)")
+    raise TypeError(f"from_native takes a torch.optim.lr_scheduler "
+                    f"scheduler, got {kind.__module__}.{kind.__qualname__}")

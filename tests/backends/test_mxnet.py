@@ -1,0 +1,703 @@
+"""Tests for the MXNet Gluon backend (``unisched.backends.mxnet``).
+
+Rates are read from what a real ``gluon.Trainer`` with SGD applies: each
+float64 weight is zeroed before every update and has gradient 1, so the
+weight after the update is exactly ``-lr * lr_mult``.  MXNet passes the
+rate to its update kernels as float32 (the ``lr``/``lrs`` operator
+parameters), so the applied rate is ``float32(sched(k))`` to the bit; the
+catalog tests compare for equality.  Native parity drives MXNet's own
+schedulers in a Trainer (which calls them with ``num_update`` = 1, 2, ...)
+next to a Trainer running ``from_native``'s schedule.
+"""
+from __future__ import annotations
+
+import copy
+import doctest
+import importlib.util
+import json
+import os
+import pickle
+import re
+import subprocess
+import sys
+import warnings
+
+import numpy as np
+import pytest
+
+if importlib.util.find_spec("mxnet") is None:
+    pytest.skip("mxnet is not installed", allow_module_level=True)
+
+import unisched as us  # noqa: E402
+from unisched.backends import mxnet as usm  # noqa: E402
+from catalog import HORIZON, draw, samples  # noqa: E402
+
+mx = usm.mx
+gluon = mx.gluon
+L = mx.lr_scheduler
+
+
+# -- helpers ---------------------------------------------------------------
+
+def _param(name: str = "w", ctx=None, dtype: str = "float64"):
+    p = gluon.Parameter(name, shape=(1,), dtype=dtype, init=mx.init.Zero())
+    p.initialize(ctx=ctx or mx.cpu())
+    for g in p.list_grad():
+        g[:] = 1
+    return p
+
+
+def _trainer(params, opt="sgd", **opt_params):
+    return gluon.Trainer(params, opt, opt_params or None)
+
+
+def _step(trainer, params, reset: bool = True) -> None:
+    """One update with gradient 1 (already in ``grad``); ``reset`` zeroes
+    the weights first so that afterwards they hold ``-lr`` (no momentum) or
+    the momentum buffer (with momentum)."""
+    for p in params:
+        for d in p.list_data():
+            if reset:
+                d *= 0
+            d._fresh_grad = True        # what backward() would set
+        if len(p.list_ctx()) > 1:
+            # Reducing over devices sums the gradients in place.
+            for g in p.list_grad():
+                g[:] = 1
+    trainer.step(len(params[0].list_ctx()))
+
+
+def _applied(trainer, params, updates: int) -> np.ndarray:
+    """(updates, len(params)): the rate each weight got at each update."""
+    out = np.empty((updates, len(params)))
+    for k in range(updates):
+        _step(trainer, params)
+        out[k] = [-p.list_data()[0].asnumpy()[0] for p in params]
+    return out
+
+
+def _f32(values) -> np.ndarray:
+    return np.asarray(values, dtype=np.float32).astype(np.float64)
+
+
+# -- applied rate: every schedule in the catalog ---------------------------
+
+@pytest.mark.parametrize("name, seed", samples(3))
+def test_applied_rate_is_sched_of_k(name, seed):
+    """Update k applies sched(k); a weight with lr_mult m gets m*sched(k).
+    Momentum cycles are off here (hparams={}), see the momentum tests."""
+    sched = draw(name, seed)
+    ps = [_param("a"), _param("b")]
+    trainer = _trainer(ps)
+    mult = 0.25 + 0.5 * seed
+    assert usm.set_multipliers(trainer, {"b": mult}) == {"b": mult}
+    usm.bind(sched, trainer, hparams={})
+    got = _applied(trainer, ps, HORIZON)
+    want = [sched(k) for k in range(HORIZON)]
+    np.testing.assert_array_equal(got[:, 0], _f32(want))
+    np.testing.assert_array_equal(got[:, 1], _f32([mult * v for v in want]))
+
+
+@pytest.mark.parametrize("name, seed", samples(3))
+def test_applied_rate_unit_epoch(name, seed):
+    sched = draw(name, seed)
+    spe = 1 + 3 * seed          # 1, 4, 7 updates per epoch
+    p = _param()
+    trainer = _trainer([p])
+    usm.bind(sched, trainer, unit="epoch", steps_per_epoch=spe, hparams={})
+    got = _applied(trainer, [p], 60)[:, 0]
+    np.testing.assert_array_equal(got,
+                                  _f32([sched(k // spe) for k in range(60)]))
+    if not sched.stateful:
+        np.testing.assert_array_equal(
+            got, _f32(us.epochwise(sched, spe).values(np.arange(60))))
+
+
+def test_trainer_learning_rate_reads_last_update():
+    sched = us.ExponentialScheduler(1.0, factor=0.5)
+    p = _param()
+    trainer = _trainer([p])
+    usm.bind(sched, trainer)
+    assert trainer.learning_rate == 1.0          # before any update
+    _step(trainer, [p])
+    _step(trainer, [p])
+    assert trainer.learning_rate == 0.5          # the rate update 1 used
+    assert trainer.optimizer.num_update == 2
+
+
+# -- momentum ----------------------------------------------------------------
+
+@pytest.mark.parametrize("name, seed", [(n, s) for n in ("cyclic",
+                                                          "one_cycle")
+                                        for s in range(3)])
+def test_sgd_momentum_follows_schedule(name, seed):
+    """MXNet's SGD: mom = momentum * mom - lr * grad; w += mom.  With the
+    weight zeroed before each update, w after update k is mom_k, so the
+    momentum used at k is (mom_k + lr_k) / mom_{k-1}."""
+    sched = draw(name, seed)
+    p = _param()
+    trainer = _trainer([p])                     # plain SGD, momentum 0
+    adapter = usm.bind(sched, trainer)
+    assert list(adapter.hparams) == ["momentum"]
+    moms = []
+    for _ in range(HORIZON):
+        _step(trainer, [p])
+        moms.append(p.data().asnumpy()[0])
+    moms = np.array(moms)
+    lr = _f32([sched(k) for k in range(HORIZON)])
+    mu = _f32([sched.momentum(k) for k in range(HORIZON)])
+    sim, buf = [], 0.0
+    for k in range(HORIZON):
+        buf = mu[k] * buf - lr[k]
+        sim.append(buf)
+    np.testing.assert_allclose(moms, sim, rtol=1e-12, atol=0)
+    used = (moms[1:] + lr[1:]) / moms[:-1]
+    np.testing.assert_allclose(used, mu[1:], rtol=1e-6)
+    # One update off would be visibly different.
+    assert not np.allclose(used[1:], mu[1:-1], rtol=1e-6)
+
+
+def test_momentum_in_epoch_units():
+    sched = us.OneCycleScheduler(0.5, 12, pct_start=0.4)
+    spe = 5
+    p = _param()
+    trainer = _trainer([p], momentum=0.9)
+    usm.bind(sched, trainer, unit="epoch", steps_per_epoch=spe)
+    seen = []
+    for k in range(60):
+        _step(trainer, [p])
+        seen.append(trainer.optimizer.momentum)
+    assert seen == [sched.momentum(k // spe) for k in range(60)]
+
+
+def _spy(base: type, name: str, log: list) -> type:
+    """``base`` with attribute ``name`` logging (num_update, value) at
+    every read."""
+    def get(self):
+        value = self.__dict__["_spy"]
+        log.append((self.num_update, value))
+        return value
+
+    def put(self, value):
+        self.__dict__["_spy"] = value
+
+    return type(f"Spy{base.__name__}", (base,), {name: property(get, put)})
+
+
+@pytest.mark.parametrize("klass, name", [
+    (k, n) for k, names in usm.SCHEDULABLE.items() for n in names])
+def test_hparam_read_in_the_update_it_was_set_for(klass, name):
+    """Every read the optimizer makes of the hyperparameter during update k
+    (num_update = k + 1) sees hp(k): the scheduler call comes first."""
+    log: list = []
+    hp = us.ExponentialScheduler(0.9, factor=0.97)
+    opt = _spy(klass, name, log)(**{name: 0.5})
+    p = _param(dtype="float32")
+    trainer = gluon.Trainer([p], opt)
+    usm.bind(us.ConstantScheduler(0.01), trainer, hparams={name: hp})
+    log.clear()                         # bind's own checks read it too
+    for _ in range(6):
+        _step(trainer, [p])
+    reads = {n for n, _ in log}
+    assert reads >= set(range(1, 7))
+    for n, value in log:
+        # values() and a scalar call may differ in the last bit
+        assert value == pytest.approx(hp(max(n - 1, 0)), rel=1e-14), \
+            (n, value)
+
+
+# -- per-parameter multipliers ----------------------------------------------
+
+def test_set_multipliers_on_blocks_and_patterns():
+    net = gluon.nn.HybridSequential(prefix="net_")
+    with net.name_scope():
+        net.add(gluon.nn.Dense(3, in_units=2, prefix="a_"),
+                gluon.nn.Dense(1, in_units=3, prefix="b_"))
+    net.initialize()
+    got = usm.set_multipliers(net, {net[0]: 0.5, r"net_b_.*": 2.0,
+                                    "net_a_bias": 0.5})
+    assert got == {"net_a_weight": 0.5, "net_a_bias": 0.5,
+                   "net_b_weight": 2.0, "net_b_bias": 2.0}
+    mults = {p.name: p.lr_mult for p in net.collect_params().values()}
+    assert mults == got
+
+
+def test_set_multipliers_errors():
+    ps = [_param("a"), _param("b")]
+    with pytest.raises(ValueError, match="selects no parameter.*'a', 'b'"):
+        usm.set_multipliers(ps, {"c": 1.0})
+    with pytest.raises(ValueError, match="'a' is selected by"):
+        usm.set_multipliers(ps, {"a": 1.0, "[ab]": 2.0})
+    with pytest.raises(ValueError, match="finite number >= 0, got -1"):
+        usm.set_multipliers(ps, {"a": -1})
+    with pytest.raises(TypeError, match="keys must be"):
+        usm.set_multipliers(ps, {3: 1.0})
+    with pytest.raises(TypeError, match="target must be"):
+        usm.set_multipliers("a", {"a": 1.0})
+    assert [p.lr_mult for p in ps] == [1.0, 1.0]  # nothing half-applied
+
+
+# -- from_native -------------------------------------------------------------
+
+def _warm(rng, base: float) -> dict:
+    if rng.random() < 0.3:
+        return {}
+    return dict(warmup_steps=int(rng.integers(1, 12)),
+                warmup_begin_lr=float(base * rng.uniform(0, 1)),
+                warmup_mode=str(rng.choice(["linear", "constant"])))
+
+
+def _native(kind: str, seed: int):
+    rng = np.random.default_rng([seed, len(kind)])
+    base = float(np.exp(rng.uniform(-5, 0)))
+    if kind == "factor":
+        return L.FactorScheduler(
+            step=int(rng.integers(1, 12)),
+            factor=float(rng.choice([0.0, 1.0, rng.uniform(0.1, 1)])),
+            stop_factor_lr=float(base * rng.choice([0, 1e-8, 0.3, 2.0])),
+            base_lr=base, **_warm(rng, base))
+    if kind == "multi_factor":
+        steps = sorted(int(v) for v in rng.choice(
+            np.arange(1, 40), int(rng.integers(1, 5)), replace=False))
+        return L.MultiFactorScheduler(step=steps,
+                                      factor=float(rng.uniform(0, 1)),
+                                      base_lr=base, **_warm(rng, base))
+    top = int(rng.integers(1, 50))
+    warm = _warm(rng, base)
+    if warm.get("warmup_steps") == top:
+        warm["warmup_steps"] += 1
+    if kind == "poly":
+        return L.PolyScheduler(top, base, pwr=float(rng.choice(
+            [1.0, 2.0, 0.5, rng.uniform(0.3, 4)])),
+            final_lr=float(base * rng.uniform(0, 0.3)), **warm)
+    if warm.get("warmup_steps") == top:
+        top += 1
+    return L.CosineScheduler(top, base, final_lr=float(
+        base * rng.uniform(0, 0.3)), **warm)
+
+
+EDGE_CASES = {
+    "factor_warmup_inside_period": lambda: L.FactorScheduler(
+        4, 0.5, base_lr=1.0, warmup_steps=6, warmup_begin_lr=0.1),
+    "factor_warmup_on_period": lambda: L.FactorScheduler(
+        3, 0.5, base_lr=1.0, warmup_steps=4, warmup_mode="constant",
+        warmup_begin_lr=0.2),
+    "factor_stop_above_base": lambda: L.FactorScheduler(
+        5, 0.5, stop_factor_lr=2.0, base_lr=1.0),
+    "factor_zero": lambda: L.FactorScheduler(2, 0.0, stop_factor_lr=0.0,
+                                             base_lr=1.0, warmup_steps=5),
+    "multi_factor_milestone_1": lambda: L.MultiFactorScheduler(
+        [1, 3, 9], 0.5, base_lr=1.0),
+    "multi_factor_milestones_in_warmup": lambda: L.MultiFactorScheduler(
+        [1, 2, 8], 0.5, base_lr=1.0, warmup_steps=5, warmup_begin_lr=0.1),
+    "multi_factor_optimizer_set_base": lambda: _overwritten(
+        L.MultiFactorScheduler([10], 0.5, base_lr=1.0, warmup_steps=4)),
+    "poly_no_warmup": lambda: L.PolyScheduler(30, 1.0, pwr=2, final_lr=0.1),
+    "poly_one_step": lambda: L.PolyScheduler(1, 1.0, final_lr=0.1),
+    "poly_warmup_past_max": lambda: L.PolyScheduler(
+        5, 1.0, warmup_steps=8, warmup_begin_lr=0.5),
+    "cosine_warmup_1": lambda: L.CosineScheduler(20, 1.0, 0.1,
+                                                 warmup_steps=1),
+    "cosine_one_step": lambda: L.CosineScheduler(1, 1.0, 0.1),
+    # the d2l chapter's cosine: no warmup, so shifted by one update
+    "cosine_d2l": lambda: L.CosineScheduler(20, 0.5, 0.01),
+    "cosine_called_before": lambda: _called(L.CosineScheduler(
+        20, 1.0, 0.1, warmup_steps=3), 30),
+}
+
+
+def _overwritten(native):
+    """As after ``Optimizer(learning_rate=0.3, lr_scheduler=native)``:
+    base_lr is 0.3, the warmup still ends at the original 1.0."""
+    native.base_lr = 0.3
+    return native
+
+
+def _called(native, count: int):
+    for n in range(count):
+        native(n)
+    return native
+
+
+NATIVE_CASES = ([(kind, seed) for kind in ("factor", "multi_factor", "poly",
+                                           "cosine") for seed in range(8)]
+                + [(name, None) for name in EDGE_CASES])
+
+
+@pytest.mark.parametrize("kind, seed", NATIVE_CASES)
+def test_from_native_same_rate_at_same_update(kind, seed):
+    native = EDGE_CASES[kind]() if seed is None else _native(kind, seed)
+    converted = usm.from_native(native)
+    # The definition: update k gets native(k + 1) (native called in order).
+    calls = copy.deepcopy(native)
+    direct = [calls(n) for n in range(1, 81)]
+    np.testing.assert_allclose(converted.values(np.arange(80)), direct,
+                               rtol=1e-12, atol=0)
+    # And what the two Trainers really apply.
+    pn, pu = _param("n"), _param("u")
+    tn = _trainer([pn], lr_scheduler=native)
+    tu = _trainer([pu])
+    usm.bind(converted, tu)
+    got_n, got_u = _applied(tn, [pn], 80), _applied(tu, [pu], 80)
+    np.testing.assert_allclose(got_u, got_n, rtol=2.0 ** -23, atol=0)
+    # Round trip: the conversion is a plain unisched schedule.
+    assert us.from_config(converted.to_config()) == converted
+
+
+def test_native_index_shift_literal():
+    """MXNet's MultiFactorScheduler(step=[15]) decays when num_update > 15;
+    under a Trainer num_update is 16 at update index 15, so the decayed
+    rate is first applied at index 15, which unisched writes as step=[14].
+    Called with 0, 1, 2, ... (as the d2l chapter plots it) it decays at 16.
+    """
+    native = L.MultiFactorScheduler(step=[15], factor=0.5, base_lr=1.0)
+    plot = copy.deepcopy(native)
+    plotted = [plot(n) for n in range(18)]
+    assert plotted.index(0.5) == 16
+    assert usm.from_native(native) == us.MultiFactorScheduler(
+        [14], 0.5, base_lr=1.0)
+    p = _param()
+    rates = _applied(_trainer([p], lr_scheduler=native), [p], 18)[:, 0]
+    assert list(rates[13:17]) == [1.0, 1.0, 0.5, 0.5]
+    # The same numbers given to unisched mean "after update 15".
+    q = _param()
+    trainer = _trainer([q])
+    usm.bind(us.MultiFactorScheduler([15], 0.5, base_lr=1.0), trainer)
+    assert list(_applied(trainer, [q], 18)[13:17, 0]) == [1.0, 1.0, 1.0,
+                                                          0.5]
+
+
+def test_native_warmup_shift_literal():
+    """A 4-step linear warmup under a Trainer applies n / 4 at update
+    n - 1: 0.25, 0.5, 0.75, then the cosine from its top."""
+    native = L.CosineScheduler(max_update=10, base_lr=1.0, warmup_steps=4)
+    assert usm.from_native(native) == us.CosineScheduler(
+        9, base_lr=1.0, warmup_steps=3, warmup_begin_lr=0.25)
+    p = _param()
+    rates = _applied(_trainer([p], lr_scheduler=native), [p], 5)[:, 0]
+    assert list(rates[:4]) == [0.25, 0.5, 0.75, 1.0]
+    assert rates[4] == pytest.approx((1 + np.cos(np.pi / 6)) / 2, rel=1e-7)
+    # Factor decays when num_update > 10 * j: from update 10 * j on, a
+    # staircase exponential in k (floored at stop_factor_lr).
+    factor = L.FactorScheduler(step=10, factor=0.5, base_lr=1.0)
+    assert usm.from_native(factor) == us.floor(us.ExponentialScheduler(
+        1.0, 0.5, 10, staircase=True), 1e-8)
+    q = _param()
+    got = _applied(_trainer([q], lr_scheduler=factor), [q], 21)[:, 0]
+    assert list(got[[0, 9, 10, 19, 20]]) == [1.0, 1.0, 0.5, 0.5, 0.25]
+
+
+def test_from_native_refuses_what_it_cannot_convert():
+    with pytest.raises(TypeError, match="mxnet.lr_scheduler"):
+        usm.from_native(object())
+    with pytest.raises(ValueError, match="no exact unisched equivalent"):
+        usm.from_native(L.LRScheduler())
+
+    class Mine(L.CosineScheduler):
+        pass
+
+    with pytest.raises(ValueError, match="Mine"):
+        usm.from_native(Mine(10, warmup_steps=2))
+    stepped = _called(L.FactorScheduler(2, 0.5, base_lr=1.0), 4)
+    with pytest.raises(ValueError, match="count=2.*build a fresh one"):
+        usm.from_native(stepped)
+    stepped = _called(L.MultiFactorScheduler([2], 0.5, base_lr=1.0), 4)
+    with pytest.raises(ValueError, match="cur_step_ind=1"):
+        usm.from_native(stepped)
+    same = L.PolyScheduler(5, 1.0, warmup_steps=5)
+    with pytest.raises(ValueError, match="warmup_steps == max_update == 5"):
+        usm.from_native(same)
+    # ...because MXNet itself fails there.
+    p = _param()
+    with pytest.raises(ZeroDivisionError):
+        _applied(_trainer([p], lr_scheduler=same), [p], 5)
+    with pytest.raises(ValueError, match="pwr must be > 0"):
+        usm.from_native(L.PolyScheduler(5, 1.0, pwr=0))
+
+
+def test_from_native_of_an_adapter_and_dispatch():
+    sched = us.CosineScheduler(20, base_lr=0.5)
+    assert usm.from_native(usm.LRScheduler(sched)) == sched
+    assert usm.from_native(usm.LRScheduler(
+        sched, unit="epoch", steps_per_epoch=3)) == us.epochwise(sched, 3)
+    assert us.from_native(L.PolyScheduler(10, 1.0, warmup_steps=2)) == \
+        us.PolyScheduler(9, 1.0, warmup_steps=1, warmup_begin_lr=0.5)
+    p = _param()
+    trainer = _trainer([p])
+    assert isinstance(us.bind("constant(0.2)", trainer), usm.LRScheduler)
+    assert _applied(trainer, [p], 1)[0, 0] == _f32(0.2)
+
+
+# -- saving, loading, pickling ---------------------------------------------
+
+RESUME_SPLIT, RESUME_TOTAL = 25, 60
+METRICS = [1.0, 1.2, 0.9, 1.5, 1.6]
+
+
+def _resume_setup(name: str):
+    """A fresh model + Trainer for scenario ``name`` (no schedule bound)."""
+    ps = [_param(f"{name}_a"), _param(f"{name}_b")]
+    trainer = _trainer(ps, momentum=0.9 if name == "one_cycle" else 0.0)
+    usm.set_multipliers(ps, {f"{name}_b": 0.5})   # not in save_states
+    return ps, trainer
+
+
+def _resume_schedule(name: str) -> us.Schedule:
+    if name == "one_cycle":
+        return us.OneCycleScheduler(0.5, 50, pct_start=0.3)
+    return us.ReduceOnPlateau(us.CosineScheduler(60, 0.3, 0.01),
+                              factor=0.5, patience=0)
+
+
+def _resume_run(name, trainer, ps, start: int, stop: int) -> list:
+    """Updates start..stop-1 (weights not reset: momentum buffers and
+    weights carry over); the plateau schedule observes a metric every 10
+    updates through attached(trainer)."""
+    out = []
+    for k in range(start, stop):
+        _step(trainer, ps, reset=False)
+        out.append([float(p.data().asnumpy()[0]) for p in ps])
+        if name == "plateau" and (k + 1) % 10 == 0:
+            usm.attached(trainer).schedule.observe(METRICS[k // 10 % 5])
+    return out
+
+
+def _resume_second_half(folder: str) -> dict:
+    """Run in a fresh process: load and continue each scenario."""
+    result = {}
+    for name in ("one_cycle", "plateau"):
+        ps, trainer = _resume_setup(name)
+        saved = mx.nd.load(os.path.join(folder, f"{name}.params"))
+        for p in ps:
+            p.set_data(saved[p.name])
+        trainer.load_states(os.path.join(folder, f"{name}.states"))
+        adapter = usm.attached(trainer)
+        result[name] = {
+            "num_update": trainer.optimizer.num_update,
+            "momentum_driven": list(adapter.hparams),
+            "scale": getattr(adapter.schedule, "scale", None),
+            "weights": _resume_run(name, trainer, ps, RESUME_SPLIT,
+                                   RESUME_TOTAL)}
+    return result
+
+
+def test_resume_in_a_fresh_process(tmp_path):
+    """Train, save_states + params, continue in a new Python process: the
+    weights (so every rate, multiplier and momentum) equal an uninterrupted
+    run's bit for bit; num_update and the plateau cuts come back."""
+    whole = {}
+    for name in ("one_cycle", "plateau"):
+        ps, trainer = _resume_setup(name)
+        usm.bind(_resume_schedule(name), trainer)
+        whole[name] = _resume_run(name, trainer, ps, 0, RESUME_TOTAL)
+        ps, trainer = _resume_setup(name)
+        usm.bind(_resume_schedule(name), trainer)
+        _resume_run(name, trainer, ps, 0, RESUME_SPLIT)
+        mx.nd.save(str(tmp_path / f"{name}.params"),
+                   {p.name: p.data() for p in ps})
+        trainer.save_states(str(tmp_path / f"{name}.states"))
+    code = ("import json, sys, warnings\n"
+            "warnings.simplefilter('ignore')\n"
+            f"sys.path.insert(0, {os.path.dirname(__file__)!r})\n"
+            f"sys.path.insert(0, {os.path.dirname(os.path.dirname(__file__))!r})\n"
+            "import test_mxnet as t\n"
+            f"print(json.dumps(t._resume_second_half({str(tmp_path)!r})))\n")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True,
+                          text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    second = json.loads(done.stdout.strip().splitlines()[-1])
+    assert second["one_cycle"]["num_update"] == RESUME_SPLIT
+    assert second["one_cycle"]["momentum_driven"] == ["momentum"]
+    assert second["plateau"]["scale"] == 0.5   # 1.0, then 1.2: one cut
+    for name in whole:
+        np.testing.assert_array_equal(second[name]["weights"],
+                                      whole[name][RESUME_SPLIT:])
+
+
+def test_save_load_in_process_keeps_plateau_state(tmp_path):
+    sched = us.ReduceOnPlateau(0.1, factor=0.5, patience=0)
+    p = _param()
+    trainer = _trainer([p])
+    adapter = usm.bind(sched, trainer)
+    _applied(trainer, [p], 3)
+    sched.observe(1.0)
+    sched.observe(2.0)                  # not better: cut
+    assert _applied(trainer, [p], 1)[0, 0] == _f32(0.05)
+    trainer.save_states(str(tmp_path / "s"))
+    q = _param()
+    fresh = _trainer([q])
+    fresh.load_states(str(tmp_path / "s"))
+    loaded = usm.attached(fresh)
+    assert loaded is not adapter and loaded.schedule == sched
+    assert fresh.optimizer.num_update == 4
+    loaded.schedule.observe(3.0)        # cuts the loaded copy only
+    assert _applied(fresh, [q], 1)[0, 0] == _f32(0.025)
+    assert _applied(trainer, [p], 1)[0, 0] == _f32(0.05)
+
+
+@pytest.mark.parametrize("protocol", [0, pickle.HIGHEST_PROTOCOL])
+def test_pickle_adapter_and_optimizer(protocol):
+    """Protocol 0 is what a dist kvstore uses to ship the optimizer."""
+    sched = us.ReduceOnPlateau(us.OneCycleScheduler(1.0, 30), patience=0)
+    sched.observe(1.0)
+    sched.observe(1.0)
+    p = _param()
+    trainer = _trainer([p])
+    adapter = usm.bind(sched, trainer, unit="epoch", steps_per_epoch=2)
+    opt = pickle.loads(pickle.dumps(trainer.optimizer, protocol))
+    back = opt.lr_scheduler
+    assert isinstance(back, usm.LRScheduler) and back is not adapter
+    assert back._optimizer is opt        # the link survives the pickle
+    assert back.schedule == sched and back.schedule.scale == 0.1
+    assert (back.unit, back.steps_per_epoch) == ("epoch", 2)
+    for n in range(1, 40):
+        assert back(n) == adapter(n) == sched((n - 1) // 2)
+        assert opt.momentum == trainer.optimizer.momentum == \
+            sched.momentum((n - 1) // 2)
+    alone = pickle.loads(pickle.dumps(adapter, protocol))
+    assert alone.schedule == sched and alone(7) == adapter(7)
+    assert repr(alone) == repr(adapter)
+
+
+def test_kvstore_on_two_devices(tmp_path):
+    """Two CPU contexts: the Trainer sums gradients over a kvstore and
+    updates either in the kvstore or per device; both use sched(k), and
+    save/load through the kvstore keeps counting."""
+    sched = us.CosineScheduler(12, base_lr=0.5, final_lr=0.05)
+    ctx = [mx.cpu(0), mx.cpu(1)]
+
+    def weights(trainer, p, updates):
+        # The kvstore keeps its own copy of the weight: no zeroing here.
+        out = []
+        for _ in range(updates):
+            _step(trainer, [p], reset=False)
+            out.append([d.asnumpy()[0] for d in p.list_data()])
+        return np.array(out)
+
+    rates = _f32(sched.values(range(14)))
+    for on_kv in (True, False):
+        p = _param(f"kv{on_kv}", ctx=ctx)
+        trainer = gluon.Trainer([p], "sgd", update_on_kvstore=on_kv)
+        usm.bind(sched, trainer)
+        got = weights(trainer, p, 8)
+        assert trainer._update_on_kvstore is on_kv
+        for device in range(2):
+            np.testing.assert_allclose(got[:, device],
+                                       -np.cumsum(rates[:8]), rtol=1e-12)
+        trainer.save_states(str(tmp_path / f"{on_kv}"))
+        q = _param(f"kv{on_kv}", ctx=ctx)
+        fresh = gluon.Trainer([q], "sgd", update_on_kvstore=on_kv)
+        fresh.load_states(str(tmp_path / f"{on_kv}"))
+        got = weights(fresh, q, 6)
+        np.testing.assert_allclose(got[:, 0], -np.cumsum(rates[8:]),
+                                   rtol=1e-12)
+
+
+# -- base_lr, attach, errors -------------------------------------------------
+
+def test_learning_rate_argument_is_ignored_with_a_warning():
+    adapter = usm.LRScheduler(us.ConstantScheduler(0.1))
+    assert adapter.base_lr == 0.1
+    p = _param()
+    with pytest.warns(UserWarning, match="learning_rate=0.5 .* ignored"):
+        trainer = _trainer([p], learning_rate=0.5, lr_scheduler=adapter)
+    assert _applied(trainer, [p], 2)[:, 0].tolist() == [_f32(0.1)] * 2
+    p = _param()
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        _trainer([p], learning_rate=0.1, lr_scheduler=usm.LRScheduler(
+            us.ConstantScheduler(0.1)))
+    assert not [w for w in caught if w.category is UserWarning]
+
+
+def test_unattached_adapter():
+    """Passed straight to a Trainer the adapter schedules the rate; it can
+    only drive momentum once attached."""
+    sched = us.CyclicScheduler(0.1, 1.0, 4)
+    p = _param()
+    trainer = _trainer([p], lr_scheduler=usm.LRScheduler(sched),
+                       momentum=0.5)
+    with pytest.warns(UserWarning, match="momentum cycle.*not attached"):
+        _step(trainer, [p])
+    assert trainer.optimizer.momentum == 0.5
+    usm.attached(trainer).attach(trainer)
+    _step(trainer, [p])
+    assert trainer.optimizer.momentum == sched.momentum(1)
+    q = _param()
+    explicit = usm.LRScheduler(sched, hparams={"momentum": sched.momentum})
+    trainer = _trainer([q], lr_scheduler=explicit)
+    with pytest.raises(RuntimeError, match="not attached"):
+        _step(trainer, [q])
+
+
+def test_default_hparams_per_optimizer():
+    sched = us.OneCycleScheduler(1.0, 20)
+    p = _param()
+    assert list(usm.bind(sched, _trainer([p], "adam")).hparams) == ["beta1"]
+    with pytest.raises(ValueError, match="AdaGrad has no momentum or beta1"
+                       ".*cycle_momentum=False"):
+        usm.bind(sched, _trainer([p], "adagrad"))
+    assert usm.bind(sched, _trainer([p], "adagrad"),
+                    cycle_momentum=False).hparams == {}
+    assert usm.bind(sched, _trainer([p]), hparams={}).hparams == {}
+    plain = usm.bind(us.CosineScheduler(10), _trainer([p]))
+    assert plain.hparams == {}
+    trainer = _trainer([p])
+    fixed = usm.bind(sched, trainer, hparams={"momentum": 0.8})
+    assert fixed.hparams == {"momentum": us.ConstantScheduler(0.8)}
+    assert trainer.optimizer.momentum == 0.8
+
+
+def test_bind_errors():
+    sched = us.CosineScheduler(10)
+    p = _param()
+    trainer = _trainer([p])
+    with pytest.raises(TypeError, match="gluon.Trainer, got builtins.obj"):
+        usm.bind(sched, object())
+    with pytest.raises(TypeError, match="schedule must be"):
+        usm.bind(0.1, trainer)
+    with pytest.raises(us.SpecError):
+        usm.bind("cosine(", trainer)
+    with pytest.raises(ValueError, match="unit must be one of.*'epochs'"):
+        usm.bind(sched, trainer, unit="epochs")
+    with pytest.raises(ValueError, match="steps_per_epoch is required"):
+        usm.bind(sched, trainer, unit="epoch")
+    with pytest.raises(ValueError, match="steps_per_epoch must be >= 1"):
+        usm.bind(sched, trainer, unit="epoch", steps_per_epoch=0)
+    with pytest.raises(TypeError, match="steps_per_epoch must be an int"):
+        usm.bind(sched, trainer, unit="epoch", steps_per_epoch=2.5)
+    with pytest.raises(ValueError, match="only for unit='epoch'"):
+        usm.bind(sched, trainer, steps_per_epoch=3)
+    with pytest.raises(ValueError, match="unknown option.*'warmup'"):
+        usm.bind(sched, trainer, warmup=3)
+    with pytest.raises(TypeError, match=r"hparams\['momentum'\] must be"):
+        usm.bind(sched, trainer, hparams={"momentum": [0.9]})
+    with pytest.raises(TypeError, match="cycle_momentum must be True or"):
+        usm.bind(sched, trainer, cycle_momentum="yes")
+    mom = us.ConstantScheduler(0.9)
+    with pytest.raises(ValueError, match="no schedulable hyperparameter "
+                       r"'nesterov'; schedulable here: \['momentum'\]"):
+        usm.bind(sched, trainer, hparams={"nesterov": mom})
+    with pytest.raises(ValueError, match=r"Adam has no schedulable .*"
+                       r"'momentum'; schedulable here: \['beta1'\]"):
+        usm.bind(sched, _trainer([p], "adam"), hparams={"momentum": mom})
+    with pytest.raises(ValueError, match="AdaGrad .*has none"):
+        usm.bind(sched, _trainer([p], "adagrad"), hparams={"beta1": mom})
+    for name in ("lbsgd", "adadelta"):
+        with pytest.raises(ValueError, match="cannot schedule"):
+            usm.bind(sched, _trainer([p], name))
+    with pytest.raises(ValueError, match="gives 0 at the first update"):
+        usm.bind(sched, trainer, hparams={"momentum": us.ConstantScheduler(
+            0.0)})
+    _step(trainer, [p])                  # ran with momentum 0: no buffers
+    with pytest.raises(ValueError, match="ran 1 updates with momentum=0"):
+        usm.bind(us.OneCycleScheduler(1.0, 10), trainer)
+    with pytest.raises(ValueError, match="no unisched LRScheduler"):
+        usm.attached(_trainer([p]))
+    mixed = us.join([us.OneCycleScheduler(1.0, 10), sched], [10])
+    with pytest.raises(ValueError, match=re.escape("hparams={}")):
+        usm.bind(mixed, _trainer([p]))
+
+
+def test_docstring_examples():
+    assert doctest.testmod(usm, verbose=False).failed == 0
