@@ -59,6 +59,9 @@ def build(name: str, args: tuple = (), kwargs: dict | None = None
     gets a ``ValueError`` listing the valid ones."""
     cls = schedule_class(name)
     kwargs = dict(kwargs or {})
+    for old, new in cls.renamed.items():
+        if old in kwargs and new not in kwargs:
+            kwargs[new] = kwargs.pop(old)
     valid = parameter_names(cls)
     unknown = [k for k in kwargs if k not in valid]
     if unknown:
@@ -151,15 +154,15 @@ class Schedule:
 
     name: ClassVar[str] = ""
     stateful: ClassVar[bool] = False
+    #: arguments renamed since an earlier release, old -> new: configs and
+    #: specs that still use the old name keep loading
+    renamed: ClassVar[dict[str, str]] = {}
 
     def __init__(self, **args: Any) -> None:
         args = {k: _freeze(v) for k, v in args.items()}
         object.__setattr__(self, "_args", args)
         for key, value in args.items():
-            # An argument named like a method (PiecewiseConstantScheduler's
-            # ``values``) stays reachable through ``args`` only.
-            if not hasattr(type(self), key):
-                object.__setattr__(self, key, value)
+            object.__setattr__(self, key, value)
 
     # -- evaluation ---------------------------------------------------------
     def _eval(self, t, ops):

@@ -85,7 +85,9 @@ class CyclicScheduler(Schedule):
     ``scale`` is 1 (``'triangular'``), ``1 / 2**(cycle - 1)``
     (``'triangular2'``) or ``gamma**step`` (``'exp_range'``).  The momentum
     cycle runs the other way: ``max_momentum - (max_momentum -
-    base_momentum) * h * scale``.
+    base_momentum) * h * scale`` (``sched.momentum``); with
+    ``cycle_momentum=False`` there is none, and a backend leaves the
+    optimizer's momentum alone (PyTorch's ``cycle_momentum=False``).
 
     >>> s = CyclicScheduler(0.1, 1.0, step_size_up=4)
     >>> s(0), s(4), s(8)
@@ -98,7 +100,8 @@ class CyclicScheduler(Schedule):
                  step_size_down: int | None = None,
                  mode: str = "triangular", gamma: float = 1.0,
                  base_momentum: float = 0.8,
-                 max_momentum: float = 0.9) -> None:
+                 max_momentum: float = 0.9,
+                 cycle_momentum: bool = True) -> None:
         if step_size_down is not None:
             step_size_down = check.integer("step_size_down", step_size_down,
                                            1)
@@ -112,7 +115,8 @@ class CyclicScheduler(Schedule):
             base_momentum=check.in_range("base_momentum", base_momentum,
                                          0.0, 1.0),
             max_momentum=check.in_range("max_momentum", max_momentum,
-                                         0.0, 1.0))
+                                         0.0, 1.0),
+            cycle_momentum=check.boolean("cycle_momentum", cycle_momentum))
 
     def _shape(self, t, ops):
         """The triangle ``h * scale`` in [0, 1] for step ``t``."""
@@ -135,8 +139,9 @@ class CyclicScheduler(Schedule):
             * self._shape(t, ops)
 
     @property
-    def momentum(self) -> "CyclicMomentum":
-        return CyclicMomentum(self)
+    def momentum(self) -> "CyclicMomentum | None":
+        """The momentum cycle (None with ``cycle_momentum=False``)."""
+        return CyclicMomentum(self) if self.cycle_momentum else None
 
     def default_horizon(self) -> int:
         down = self.step_size_down or self.step_size_up
@@ -179,7 +184,8 @@ class OneCycleScheduler(Schedule):
     ``max_lr / div_factor / final_div_factor``; with ``three_phase`` it
     first comes back to the initial rate symmetrically and only then falls
     to the minimum.  Momentum runs the opposite cycle between
-    ``max_momentum`` and ``base_momentum`` (``sched.momentum``).
+    ``max_momentum`` and ``base_momentum`` (``sched.momentum``), unless
+    ``cycle_momentum=False``.
 
     ``style`` fixes where the phases meet.  ``'torch'``: phase ends at steps
     ``pct_start * max_update - 1`` (and ``2 * pct_start * max_update - 2``)
@@ -201,7 +207,8 @@ class OneCycleScheduler(Schedule):
                  pct_start: float = 0.3, anneal: str = "cos",
                  div_factor: float = 25.0, final_div_factor: float = 1e4,
                  three_phase: bool = False, base_momentum: float = 0.85,
-                 max_momentum: float = 0.95, style: str = "torch") -> None:
+                 max_momentum: float = 0.95, style: str = "torch",
+                 cycle_momentum: bool = True) -> None:
         super().__init__(
             max_lr=check.rate("max_lr", max_lr),
             max_update=check.integer("max_update", max_update, 1),
@@ -216,7 +223,8 @@ class OneCycleScheduler(Schedule):
                                          0.0, 1.0),
             max_momentum=check.in_range("max_momentum", max_momentum,
                                          0.0, 1.0),
-            style=check.choice("style", style, ONE_CYCLE_STYLES))
+            style=check.choice("style", style, ONE_CYCLE_STYLES),
+            cycle_momentum=check.boolean("cycle_momentum", cycle_momentum))
         ends = self._phase_ends()
         starts = [0.0] + ends[:-1]
         if any(e <= s for s, e in zip(starts, ends)):
@@ -281,8 +289,9 @@ class OneCycleScheduler(Schedule):
         return self._cycle(t, ops, points)
 
     @property
-    def momentum(self) -> "OneCycleMomentum":
-        return OneCycleMomentum(self)
+    def momentum(self) -> "OneCycleMomentum | None":
+        """The momentum cycle (None with ``cycle_momentum=False``)."""
+        return OneCycleMomentum(self) if self.cycle_momentum else None
 
     def default_horizon(self) -> int:
         return self.max_update

@@ -306,31 +306,34 @@ class InverseTimeScheduler(_PeriodDecay):
 
 @register
 class PiecewiseConstantScheduler(Schedule):
-    """``values[i]`` while ``boundaries[i-1] < step <= boundaries[i]``
-    (Keras' ``PiecewiseConstantDecay``)::
+    """``rates[i]`` while ``boundaries[i-1] < step <= boundaries[i]``
+    (Keras' ``PiecewiseConstantDecay``, whose ``values`` are ``rates``
+    here, so that the argument does not hide :meth:`values`)::
 
-        lr(step) = values[#{b in boundaries : b < step}]
+        lr(step) = rates[#{b in boundaries : b < step}]
 
     >>> s = PiecewiseConstantScheduler([10, 20], [1.0, 0.5, 0.1])
     >>> s(10), s(11), s(21)
     (1.0, 0.5, 0.1)
+    >>> s.rates
+    (1.0, 0.5, 0.1)
     """
 
     name = "piecewise_constant"
+    renamed = {"values": "rates"}
 
     def __init__(self, boundaries: Sequence[int],
-                 values: Sequence[float]) -> None:
+                 rates: Sequence[float]) -> None:
         boundaries = check.increasing_ints("boundaries", boundaries)
-        values = check.rates("values", values)
-        if len(values) != len(boundaries) + 1:
-            raise ValueError(f"values must have len(boundaries) + 1 = "
+        rates = check.rates("rates", rates)
+        if len(rates) != len(boundaries) + 1:
+            raise ValueError(f"rates must have len(boundaries) + 1 = "
                              f"{len(boundaries) + 1} entries, got "
-                             f"{len(values)}: {values!r}")
-        super().__init__(boundaries=boundaries, values=values)
+                             f"{len(rates)}: {rates!r}")
+        super().__init__(boundaries=boundaries, rates=rates)
 
     def _eval(self, t, ops):
-        rates = self._args["values"]
-        out = rates[0] + 0.0 * t
-        for boundary, value in zip(self.boundaries, rates[1:]):
+        out = self.rates[0] + 0.0 * t
+        for boundary, value in zip(self.boundaries, self.rates[1:]):
             out = ops.where(t > boundary, value, out)
         return out

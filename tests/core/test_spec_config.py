@@ -314,7 +314,7 @@ def test_to_json_and_from_config_of_a_json_string():
     assert json.loads(text)["schedules"][1] == {
         "name": "cyclic", "base_lr": 0.1, "max_lr": 1.0, "step_size_up": 4,
         "step_size_down": None, "mode": "triangular2", "gamma": 1.0,
-        "base_momentum": 0.8, "max_momentum": 0.9}
+        "base_momentum": 0.8, "max_momentum": 0.9, "cycle_momentum": True}
     _same_schedule(from_config(text), sched)
     _same_schedule(from_config(json.loads(text)), sched)
 
@@ -389,3 +389,22 @@ def test_import_is_fast_and_imports_no_framework():
     # well under 0.2 s here (numpy is most of it); 0.5 s leaves room for
     # a loaded machine
     assert report["seconds"] < 0.5
+
+
+def test_a_config_with_a_renamed_argument_still_loads():
+    # PiecewiseConstantScheduler's ``values`` became ``rates`` (it hid the
+    # values() method); configs and specs written before keep loading.
+    old = {"name": "piecewise_constant", "boundaries": [2], "values": [1, .5]}
+    sched = from_config(old)
+    assert sched == us.PiecewiseConstantScheduler([2], [1.0, 0.5])
+    assert sched.values([2, 3]).tolist() == [1.0, 0.5]
+    assert parse("piecewise_constant([2], values=[1, 0.5])") == sched
+
+
+def test_cycle_momentum_false_removes_the_momentum_cycle():
+    for sched in (us.CyclicScheduler(0.1, 1.0, 4, cycle_momentum=False),
+                  us.OneCycleScheduler(1.0, 10, cycle_momentum=False)):
+        assert sched.momentum is None
+        assert "cycle_momentum=False" in sched.to_spec()
+        assert parse(sched.to_spec()) == sched
+    assert us.OneCycleScheduler(1.0, 10).momentum(0) == 0.95
