@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import math
+import numbers
 from typing import Any
 
 from . import _validate as check
@@ -137,11 +138,38 @@ class ReduceOnPlateau(Schedule):
     def state_dict(self) -> dict[str, Any]:
         return dict(self._state)
 
-    def load_state_dict(self, state: dict[str, Any]) -> None:
+    def check_state(self, state: Any) -> dict[str, Any]:
+        """``state`` checked against this schedule, as a new dict; raises
+        ``ValueError``/``TypeError`` naming the first bad field and
+        changes nothing (so a checkpoint can be validated whole before
+        anything is loaded)."""
+        if not isinstance(state, dict):
+            raise TypeError(f"plateau state must be a dict, got "
+                            f"{type(state).__name__}")
         missing = [k for k in _STATE_KEYS if k not in state]
         if missing:
-            raise ValueError(f"state is missing {missing}: {state!r}")
-        self._state.update({k: state[k] for k in _STATE_KEYS})
+            raise ValueError(f"plateau state is missing {missing}")
+        out = {}
+        for key in ("num_bad_epochs", "cooldown_counter", "last_epoch",
+                    "num_reductions"):
+            out[key] = check.integer(f"plateau state {key}", state[key])
+        best = state["best"]
+        if isinstance(best, bool) or not isinstance(best, numbers.Real) \
+                or math.isnan(best):
+            raise ValueError(f"plateau state best must be a number (inf "
+                             f"allowed), got {best!r}")
+        out["best"] = float(best)
+        scale = state["scale"]
+        if isinstance(scale, bool) or not isinstance(scale, numbers.Real) \
+                or not 0.0 <= scale <= 1.0:
+            raise ValueError(f"plateau state scale must be in [0, 1], "
+                             f"got {scale!r}")
+        out["scale"] = float(scale)
+        return out
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Restore :meth:`state_dict` output, checked whole first."""
+        self._state.update(self.check_state(state))
 
     def __eq__(self, other: Any) -> bool:
         if type(other) is not type(self):
