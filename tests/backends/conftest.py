@@ -7,23 +7,19 @@ import importlib.util
 
 import pytest
 
-#: harness module -> class name.  Adding a backend adds one line here.
+#: test id -> (harness module, class, framework it needs).  Adding a
+#: backend adds one line here and its harness module.
 HARNESSES = {
-    "harness_torch": "TorchHarness",
-    "harness_keras": "KerasEagerHarness",
-    "harness_keras:function": "KerasFunctionHarness",
-    "harness_mxnet": "MXNetHarness",
+    "torch": ("harness_torch", "TorchHarness", "torch"),
+    "keras-eager": ("harness_keras", "KerasEagerHarness", "keras"),
+    "keras-function": ("harness_keras", "KerasFunctionHarness", "keras"),
+    "mxnet": ("harness_mxnet", "MXNetHarness", "mxnet"),
 }
 
 
-def _load(key: str):
-    module = key.split(":")[0]
-    cls = getattr(importlib.import_module(module), HARNESSES[key])
-    if importlib.util.find_spec(cls.requires) is None:
-        pytest.skip(f"{cls.requires} is not installed")
-    return cls()
-
-
-@pytest.fixture(params=sorted(HARNESSES), ids=lambda k: k.split("_", 1)[1])
+@pytest.fixture(params=sorted(HARNESSES))
 def harness(request):
-    return _load(request.param)
+    module, cls, requires = HARNESSES[request.param]
+    if importlib.util.find_spec(requires) is None:
+        pytest.skip(f"{requires} is not installed")
+    return getattr(importlib.import_module(module), cls)()
