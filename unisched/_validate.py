@@ -13,6 +13,9 @@ from typing import Any, Iterable, Sequence
 
 import numpy as np
 
+#: steps, step counts and lengths are exact integers in float64 below this
+MAX_STEP = 2 ** 53
+
 
 def _is_real(value: Any) -> bool:
     return (isinstance(value, numbers.Real)
@@ -24,7 +27,11 @@ def real(name: str, value: Any) -> float:
     if not _is_real(value):
         raise TypeError(f"{name} must be a real number, "
                         f"got {value!r} ({type(value).__name__})")
-    value = float(value)
+    try:
+        value = float(value)
+    except OverflowError:
+        raise ValueError(f"{name} must be finite, got an integer of "
+                         f"{len(str(abs(int(value))))} digits") from None
     if not math.isfinite(value):
         raise ValueError(f"{name} must be finite, got {value!r}")
     return value + 0.0  # -0.0 -> 0.0: equal schedules hash alike
@@ -59,8 +66,11 @@ def in_range(name: str, value: Any, low: float, high: float,
     return value
 
 
-def integer(name: str, value: Any, minimum: int = 0) -> int:
-    """An integer >= ``minimum``; integral floats such as ``10.0`` pass."""
+def integer(name: str, value: Any, minimum: int = 0,
+            maximum: int = MAX_STEP - 1) -> int:
+    """An integer in ``[minimum, maximum]`` (by default below 2**53, where
+    every integer is exact in float64); integral floats such as ``10.0``
+    pass."""
     if isinstance(value, (bool, np.bool_)) or not _is_real(value):
         raise TypeError(f"{name} must be an integer, "
                         f"got {value!r} ({type(value).__name__})")
@@ -73,6 +83,10 @@ def integer(name: str, value: Any, minimum: int = 0) -> int:
         value = int(value)
     if value < minimum:
         raise ValueError(f"{name} must be >= {minimum}, got {value!r}")
+    if value > maximum:
+        shown = value if value < 10 ** 30 \
+            else f"an integer of {len(str(value))} digits"
+        raise ValueError(f"{name} must be <= {maximum}, got {shown}")
     return value
 
 
@@ -115,9 +129,7 @@ def step(value: Any, name: str = "step") -> int:
     if isinstance(value, (bool, np.bool_)):
         raise TypeError(f"{name} must be an integer, got {value!r}")
     if isinstance(value, (int, np.integer)):
-        if value < 0:
-            raise ValueError(f"{name} must be >= 0, got {value!r}")
-        return int(value)
+        return integer(name, value, 0)
     if isinstance(value, (float, np.floating)):
         if math.isnan(value):
             raise ValueError(f"{name} must be an integer, got nan")
@@ -136,6 +148,8 @@ def steps(value: Any, name: str = "steps") -> np.ndarray:
     if arr.dtype.kind in "iu":
         if arr.size and arr.min() < 0:
             raise ValueError(f"{name} must be >= 0, got {arr.min()!r}")
+        if arr.size and arr.max() >= MAX_STEP:
+            raise ValueError(f"{name} must be < 2**53, got {arr.max()!r}")
         return arr.astype(np.float64)
     if arr.dtype.kind == "f":
         bad = ~np.isfinite(arr) | (arr != np.floor(arr))
@@ -144,6 +158,8 @@ def steps(value: Any, name: str = "steps") -> np.ndarray:
                              f"got {arr[bad].flat[0]!r}")
         if arr.size and arr.min() < 0:
             raise ValueError(f"{name} must be >= 0, got {arr.min()!r}")
+        if arr.size and arr.max() >= MAX_STEP:
+            raise ValueError(f"{name} must be < 2**53, got {arr.max()!r}")
         return arr.astype(np.float64)
     raise TypeError(f"{name} must be an array of integers, "
                     f"got dtype {arr.dtype}")

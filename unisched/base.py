@@ -82,11 +82,18 @@ def build(name: str, args: tuple = (), kwargs: dict | None = None
     return cls(*args, **kwargs)
 
 
-def _decode(value: Any) -> Any:
+#: how deeply configs (and specs) may nest schedules and lists
+MAX_DEPTH = 100
+
+
+def _decode(value: Any, depth: int) -> Any:
+    if depth > MAX_DEPTH:
+        raise ValueError(f"config nested deeper than {MAX_DEPTH} schedules "
+                         f"or lists (or it contains itself)")
     if isinstance(value, dict):
-        return from_config(value)
+        return _from_dict(value, depth + 1)
     if isinstance(value, list):
-        return [_decode(v) for v in value]
+        return [_decode(v, depth + 1) for v in value]
     return value
 
 
@@ -101,14 +108,19 @@ def from_config(config: Any) -> "Schedule":
     if isinstance(config, str):
         try:
             config = json.loads(config)
-        except json.JSONDecodeError as err:
+        except (json.JSONDecodeError, RecursionError) as err:
             raise ValueError(f"config is not valid JSON ({err}): "
-                             f"{config!r}") from None
+                             f"{config!r:.200}") from None
     if not isinstance(config, dict):
-        raise TypeError(f"config must be a dict, got {config!r}")
+        raise TypeError(f"config must be a dict, got {config!r:.200}")
+    return _from_dict(config, 0)
+
+
+def _from_dict(config: dict, depth: int) -> "Schedule":
     if "name" not in config:
-        raise ValueError(f"config has no 'name' key: {config!r}")
-    kwargs = {k: _decode(v) for k, v in config.items() if k != "name"}
+        raise ValueError(f"config has no 'name' key: {config!r:.200}")
+    kwargs = {k: _decode(v, depth) for k, v in config.items()
+              if k != "name"}
     return build(config["name"], (), kwargs)
 
 

@@ -117,6 +117,13 @@ class CyclicScheduler(Schedule):
             max_momentum=check.in_range("max_momentum", max_momentum,
                                          0.0, 1.0),
             cycle_momentum=check.boolean("cycle_momentum", cycle_momentum))
+        up = float(self.step_size_up)
+        total = up + float(self.step_size_down or self.step_size_up)
+        if not 0.0 < up / total < 1.0:
+            raise ValueError(
+                f"step_size_up={self.step_size_up} and step_size_down="
+                f"{self.step_size_down} are too far apart for float64: the "
+                f"cycle's rising fraction rounds to {up / total!r}")
 
     def _shape(self, t, ops):
         """The triangle ``h * scale`` in [0, 1] for step ``t``."""
@@ -225,6 +232,15 @@ class OneCycleScheduler(Schedule):
                                          0.0, 1.0),
             style=check.choice("style", style, ONE_CYCLE_STYLES),
             cycle_momentum=check.boolean("cycle_momentum", cycle_momentum))
+        initial = self.max_lr / self.div_factor
+        if not math.isfinite(initial):
+            raise ValueError(f"div_factor={self.div_factor!r} makes the "
+                             f"initial rate max_lr / div_factor = {initial}")
+        if not math.isfinite(initial / self.final_div_factor):
+            raise ValueError(
+                f"final_div_factor={self.final_div_factor!r} makes the "
+                f"final rate max_lr / div_factor / final_div_factor = "
+                f"{initial / self.final_div_factor}")
         ends = self._phase_ends()
         starts = [0.0] + ends[:-1]
         if any(e <= s for s, e in zip(starts, ends)):

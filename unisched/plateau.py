@@ -148,7 +148,8 @@ class ReduceOnPlateau(Schedule):
                             f"{type(state).__name__}")
         missing = [k for k in _STATE_KEYS if k not in state]
         if missing:
-            raise ValueError(f"plateau state is missing {missing}")
+            raise ValueError(f"plateau state is missing {missing}; got "
+                             f"{state!r:.200}")
         out = {}
         for key in ("num_bad_epochs", "cooldown_counter", "last_epoch",
                     "num_reductions"):

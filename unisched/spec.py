@@ -16,7 +16,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from .base import Schedule, build, registered
+from .base import MAX_DEPTH, Schedule, build, registered
 
 _TOKEN = re.compile(r"""
     (?P<space>\s+)
@@ -27,11 +27,22 @@ _TOKEN = re.compile(r"""
 """, re.VERBOSE)
 
 
-MAX_DEPTH = 100
+#: the longest number a spec may write (a float needs no more than ~25)
+MAX_NUMBER = 40
+_CONTEXT = 30
 
 
 class SpecError(ValueError):
     """A schedule spec that does not parse."""
+
+
+def excerpt(text: str, pos: int) -> str:
+    """The part of ``text`` around ``pos`` that an error quotes (a long
+    spec is not echoed whole)."""
+    start, end = max(pos - _CONTEXT, 0), pos + _CONTEXT
+    head = "..." if start > 0 else ""
+    tail = "..." if end < len(text) else ""
+    return f"{head}{text[start:end]}{tail}"
 
 
 def _tokenize(text: str) -> list[tuple[str, str, int]]:
@@ -40,8 +51,13 @@ def _tokenize(text: str) -> list[tuple[str, str, int]]:
         m = _TOKEN.match(text, pos)
         if m is None:
             raise SpecError(f"unexpected character {text[pos]!r} at "
-                            f"position {pos} in spec {text!r}")
+                            f"position {pos} in spec "
+                            f"{excerpt(text, pos)!r}")
         kind = m.lastgroup
+        if kind == "number" and m.end() - pos > MAX_NUMBER:
+            raise SpecError(f"number of {m.end() - pos} characters at "
+                            f"position {pos} (at most {MAX_NUMBER}) in spec "
+                            f"{excerpt(text, pos)!r}")
         if kind != "space":
             tokens.append((kind, m.group(), pos))
         pos = m.end()
@@ -75,35 +91,44 @@ class _Parser:
             want = repr(value) if value is not None else kind
             got = repr(tok[1]) if tok[0] != "end" else "end of spec"
             raise SpecError(f"expected {want} at position {tok[2]}, got "
-                            f"{got} in spec {self.text!r}")
+                            f"{got} in spec {self.where(tok[2])!r}")
         self.i += 1
         return tok
 
-    def call(self) -> Schedule:
+    def where(self, pos: int) -> str:
+        return excerpt(self.text, pos)
+
+    def enter(self) -> None:
         self.depth += 1
         if self.depth > MAX_DEPTH:
-            raise SpecError(f"spec nested deeper than {MAX_DEPTH} calls at "
-                            f"position {self.peek()[2]} in spec "
-                            f"{self.text!r}")
+            pos = self.peek()[2]
+            raise SpecError(f"spec nested deeper than {MAX_DEPTH} calls "
+                            f"or lists at position {pos} in spec "
+                            f"{self.where(pos)!r}")
+
+    def call(self) -> Schedule:
+        self.enter()
         _, name, pos = self.take(kind="name")
         if name not in self.names:
             valid = ", ".join(sorted(registered()))
-            raise SpecError(f"unknown schedule {name!r} at position {pos} "
-                            f"in spec {self.text!r}; valid names: {valid}")
+            raise SpecError(f"unknown schedule {name[:40]!r} at position {pos} "
+                            f"in spec {self.where(pos)!r}; valid names: "
+                            f"{valid}")
         self.take("(")
         args, kwargs = [], {}
         while self.peek()[1] != ")":
-            kind, word, _ = self.peek()
+            kind, word, here = self.peek()
             if kind == "name" and self.tokens[self.i + 1][1] == "=":
                 self.i += 2
                 if word in kwargs:
-                    raise SpecError(f"argument {word!r} given twice in "
-                                    f"spec {self.text!r}")
+                    raise SpecError(f"argument {word!r} given twice at "
+                                    f"position {here} in spec "
+                                    f"{self.where(here)!r}")
                 kwargs[word] = self.value()
             elif kwargs:
                 raise SpecError(f"positional argument after keyword "
-                                f"arguments at position {self.peek()[2]} "
-                                f"in spec {self.text!r}")
+                                f"arguments at position {here} in spec "
+                                f"{self.where(here)!r}")
             else:
                 args.append(self.value())
             if self.peek()[1] != ")":
@@ -122,6 +147,7 @@ class _Parser:
             self.i += 1
             return word[1:-1]
         if word == "[":
+            self.enter()
             self.i += 1
             items = []
             while self.peek()[1] != "]":
@@ -129,6 +155,7 @@ class _Parser:
                 if self.peek()[1] != "]":
                     self.take(",")
             self.take("]")
+            self.depth -= 1
             return items
         if kind == "name":
             if self.tokens[self.i + 1][1] == "(":
