@@ -1,123 +1,83 @@
-"""MXNet Gluon adapter: a unisched schedule as a Trainer's ``lr_scheduler``.
+"""MXNet Gluon adapter: a unisched schedule as a Trainer's ``lr_scheduler``
+(the contract: :mod:`unisched.backends._contract`).
 """
 from __future__ import annotations
 
-import math
-import numbers
 import re
 import warnings
-from collections.abc import Iterable, Mapping
 from typing import Any
 
 import unisched as us
+from unisched import _validate as check
 from unisched._cache import BLOCK, StepCache
 
+from .. import _contract as C
 from ._mx import mx
+# A kvstore server unpickles the optimizer (this class included) while
+# ``import mxnet`` is still running: ``mx.lr_scheduler`` may not be set yet.
+from mxnet import optimizer as _opt  # noqa: E402
+from mxnet.lr_scheduler import LRScheduler as _MXLRScheduler  # noqa: E402
 
-UNITS = ("step", "epoch")
-_OPTIONS = ("unit", "steps_per_epoch", "hparams", "cycle_momentum")
-
-_opt = mx.optimizer
-#: Optimizer class -> the hyperparameters an adapter can drive per update.
-#: Each was checked in MXNet 1.9.1's source: the optimizer's ``update``
-#: increments ``num_update``, calls the scheduler and only then reads the
-#: attribute, so the value set by the scheduler call applies to the SAME
-#: update (tests/backends/test_mxnet.py checks the order for every entry).
-#: Left out on purpose: LAMB (reads ``beta1`` before the scheduler call),
-#: LARS (rescales ``momentum`` by its own rate ratio), DCASGD.
-SCHEDULABLE: dict[type, tuple[str, ...]] = {
-    _opt.SGD: ("momentum",), _opt.NAG: ("momentum",),
-    _opt.Signum: ("momentum",), _opt.Adam: ("beta1",),
-    _opt.Adamax: ("beta1",), _opt.Nadam: ("beta1",), _opt.FTML: ("beta1",),
-}
+FORMAT = "unisched.mxnet.LRScheduler"
+_SGD = {"momentum": "momentum", "weight_decay": "wd"}
+_ADAM = {"beta1": "beta1", "beta2": "beta2", "weight_decay": "wd"}
+#: Optimizer class -> canonical hyperparameter name -> the attribute an
+#: adapter can drive per update.  Each was checked in MXNet 1.9.1's source:
+#: the optimizer's ``update`` increments ``num_update``, calls the
+#: scheduler and only then reads the attribute, so the value set by the
+#: scheduler call applies to the SAME update (tests/backends/test_mxnet.py
+#: checks the order for every entry).  Left out on purpose: LAMB (reads
+#: ``beta1`` before the scheduler call), LARS (rescales ``momentum`` by
+#: its own rate ratio), DCASGD.  Other optimizers: the rate only.
+SCHEDULABLE: dict[type, dict[str, str]] = {
+    _opt.SGD: _SGD, _opt.NAG: _SGD, _opt.Signum: _SGD, _opt.Adam: _ADAM,
+    _opt.Adamax: _ADAM, _opt.Nadam: _ADAM, _opt.FTML: _ADAM}
 # These keep a momentum buffer only if ``momentum != 0`` when the buffer
-# would be created (the first update), and skip it while momentum is 0.
+# is created (before the first update's scheduler call).
 _BUFFERED = (_opt.SGD, _opt.NAG, _opt.Signum)
 #: Optimizers a schedule cannot drive exactly, and why.
 REFUSED: dict[type, str] = {
     _opt.LBSGD: "LBSGD asks for the rate before counting the update "
                 "(one update late) and applies its own warmup",
-    _opt.AdaDelta: "AdaDelta has no learning rate",
-}
+    _opt.AdaDelta: "AdaDelta has no learning rate"}
 
 
-def _schedulable(optimizer: Any) -> tuple[str, ...]:
+def _spellings(optimizer: Any) -> dict[str, str]:
     for klass in type(optimizer).__mro__:
+        if klass in REFUSED:
+            raise ValueError(f"cannot schedule {type(optimizer).__name__} "
+                             f"exactly: {REFUSED[klass]}")
         if klass in SCHEDULABLE:
             return SCHEDULABLE[klass]
-    return ()
+    return {}
 
 
-def _as_schedule(name: str, value: Any, numbers_ok: bool = False
-                 ) -> us.Schedule:
-    if isinstance(value, str):
-        return us.parse(value)
-    if numbers_ok and isinstance(value, numbers.Real) \
-            and not isinstance(value, bool):
-        return us.ConstantScheduler(value)
-    if not isinstance(value, us.Schedule):
-        raise TypeError(f"{name} must be a unisched schedule or a spec "
-                        f"string{', or a number' if numbers_ok else ''}, "
-                        f"got {value!r}")
-    return value
-
-
-def _optimizer_of(target: Any, name: str = "target") -> Any:
-    if isinstance(target, mx.gluon.Trainer):
-        return target._optimizer
-    if isinstance(target, mx.optimizer.Optimizer):
-        return target
-    raise TypeError(f"{name} must be an mxnet.gluon.Trainer (or an "
-                    f"mxnet Optimizer), got {type(target).__module__}."
-                    f"{type(target).__qualname__}")
-
-
-class LRScheduler(mx.lr_scheduler.LRScheduler):
+class LRScheduler(_MXLRScheduler):
     """A unisched schedule as an MXNet ``lr_scheduler``.
 
     MXNet calls ``lr_scheduler(num_update)`` with ``num_update = k + 1``
-    for update ``k`` (see the module docstring); this returns::
+    for update ``k`` (see the package docstring); this returns::
 
         rate(num_update) = schedule(i),  i = max(num_update - 1, 0)
                                              unit='step'
                          = schedule(i // steps_per_epoch)   unit='epoch'
 
-    (``Trainer.learning_rate`` asks with the current ``num_update``: it
-    reads the rate of the last update, or of the first before any.)
-    Per-parameter ``lr_mult`` multiplies this rate (:func:`set_multipliers`).
+    and, once bound (:func:`bind`), sets the driven hyperparameters on the
+    optimizer to their values at ``i``.  Per-parameter ``lr_mult``
+    multiplies the rate.  ``Trainer.learning_rate`` asks with the current
+    ``num_update``: the rate of the last update (of the first before any).
 
-    Args:
-        schedule: a unisched schedule or spec string; the source of truth
-            for the rate. ``ReduceOnPlateau`` works: ``observe()`` on it
-            takes effect at the next update.
-        unit: ``'step'`` (the schedule counts updates) or ``'epoch'``
-            (it counts epochs of ``steps_per_epoch`` updates and is held
-            constant within one, i.e. ``epochwise(schedule, spe)``).
-        steps_per_epoch: updates per epoch; required for ``unit='epoch'``.
-        hparams: optimizer attributes to drive per update, name ->
-            schedule, spec or number (same ``unit``), e.g.
-            ``{'momentum': s.momentum}``. ``None`` (default): if the
-            schedule has a momentum cycle and ``cycle_momentum`` is true,
-            drive ``momentum`` (SGD, NAG, Signum) or ``beta1`` (Adam
-            family) with it, and refuse an optimizer with neither, as
-            PyTorch's ``OneCycleLR`` does; ``{}``: drive nothing.
-            Hyperparameters need the optimizer, so they are applied only
-            once attached (:func:`bind` or :meth:`attach`). SGD, NAG and
-            Signum skip their momentum buffer entirely at an update whose
-            momentum is exactly 0 (MXNet's behaviour).
-        cycle_momentum: see ``hparams``; consulted only when ``hparams``
-            is None.
+    Built directly, it schedules the rate only (give it to a Trainer as
+    ``lr_scheduler``); :func:`bind` makes the contract's adapter.
 
     ``base_lr``: MXNet's Optimizer writes its ``learning_rate`` argument
-    into the scheduler's ``base_lr``; here that attribute is informative
-    only (it starts as ``schedule(0)``) and a different value written
-    into it warns that it is ignored.
+    here; the attribute is informative only (``schedule(0)``) and another
+    value written into it warns that it is ignored.
 
-    Pickling (``Trainer.save_states``, a kvstore shipping the optimizer to
-    a server) keeps the schedule (with a ``ReduceOnPlateau``'s state), the
-    options and the link to the optimizer whose hyperparameters it drives.
+    Pickling (``Trainer.save_states``, a kvstore shipping the optimizer)
+    keeps the binding, a ``ReduceOnPlateau``'s state, the link to the
+    optimizer and what :meth:`unbind` restores.
 
-    >>> import unisched as us
     >>> s = LRScheduler(us.CosineScheduler(10, base_lr=1.0))
     >>> s(1), s(6)      # MXNet's num_update 1 is update 0
     (1.0, 0.5)
@@ -127,55 +87,42 @@ class LRScheduler(mx.lr_scheduler.LRScheduler):
     [1.0, 1.0, 1.0, 0.5, 0.5, 0.5, 0.25]
     """
 
-    def __init__(self, schedule: us.Schedule | str, unit: str = "step",
-                 steps_per_epoch: int | None = None,
-                 hparams: Mapping[str, us.Schedule | str | float]
-                 | None = None, cycle_momentum: bool = True) -> None:
-        schedule = _as_schedule("schedule", schedule)
-        if unit not in UNITS:
-            raise ValueError(f"unit must be one of {list(UNITS)}, "
-                             f"got {unit!r}")
-        if unit == "epoch":
-            if steps_per_epoch is None:
-                raise ValueError("steps_per_epoch is required with "
-                                 "unit='epoch', got None")
-            if isinstance(steps_per_epoch, bool) or not isinstance(
-                    steps_per_epoch, numbers.Integral):
-                raise TypeError(f"steps_per_epoch must be an integer, "
-                                f"got {steps_per_epoch!r}")
-            if steps_per_epoch < 1:
-                raise ValueError(f"steps_per_epoch must be >= 1, "
-                                 f"got {steps_per_epoch!r}")
-            steps_per_epoch = int(steps_per_epoch)
-        elif steps_per_epoch is not None:
-            raise ValueError(f"steps_per_epoch is only for unit='epoch' "
-                             f"(unit={unit!r}), got {steps_per_epoch!r}")
-        if hparams is not None:
-            if not isinstance(hparams, Mapping):
-                raise TypeError(f"hparams must be a dict of name -> "
-                                f"schedule, got {hparams!r}")
-            hparams = {_hparam_name(k): _as_schedule(f"hparams[{k!r}]", v,
-                                                     numbers_ok=True)
-                       for k, v in hparams.items()}
-        if not isinstance(cycle_momentum, bool):
-            raise TypeError(f"cycle_momentum must be True or False, got "
-                            f"{cycle_momentum!r}")
-        self.schedule = schedule
-        self.unit = unit
-        self.steps_per_epoch = steps_per_epoch
-        self._requested = hparams          # None: the default, see attach
-        self.cycle_momentum = cycle_momentum
-        self.hparams: dict[str, us.Schedule] = {}
-        self._optimizer = None
-        self._divisor = steps_per_epoch or 1
-        self._cache_update = None
-        self._cache_rate = 0.0
-        self._steps = StepCache([schedule])
-        self._stateful = schedule.stateful
-        self._warned = False
-        super().__init__(base_lr=float(schedule(0)))
+    def __init__(self, sched: us.Schedule | str | float, *,
+                 unit: str = "step", steps_per_epoch: int | None = None
+                 ) -> None:
+        sched = C.as_schedule("sched", sched)
+        unit, spe = C.check_unit(unit, steps_per_epoch)
+        self.on_mismatch = "error"
+        self._optimizer = self._trainer = self._saved = None
+        self._restored = self._pending = False
+        self._kept: dict[str, float] = {}
+        self._setup(C.Binding(sched, {}, None, unit, spe), ())
+        super().__init__(base_lr=float(sched(0)))
 
-    # -- MXNet's side -------------------------------------------------------
+    def _setup(self, binding: C.Binding, attrs: tuple[str, ...]) -> None:
+        self._binding, self._attrs = binding, attrs
+        self._steps = StepCache([binding.schedule, *binding.hparams.values()])
+        self._stateful = binding.schedule.stateful
+        self._divisor = binding.steps_per_epoch or 1
+        self._cache_update, self._cache_rate = None, 0.0
+
+    # -- what it drives -------------------------------------------------
+    schedule = property(lambda self: self._binding.schedule)
+    hparams = property(lambda self: dict(self._binding.hparams))
+    multipliers = property(lambda self: self._binding.multipliers)
+    unit = property(lambda self: self._binding.unit)
+    steps_per_epoch = property(lambda self: self._binding.steps_per_epoch)
+
+    @property
+    def updates_done(self) -> int:
+        """The optimizer's ``num_update``: updates done; the next one
+        uses ``sched(updates_done)``."""
+        if self._optimizer is None:
+            raise RuntimeError("this LRScheduler is not bound to a Trainer; "
+                               "use unisched.backends.mxnet.bind")
+        return int(self._optimizer.num_update)
+
+    # -- MXNet's side ---------------------------------------------------
     @property
     def base_lr(self) -> float:
         """Informative only: the rate comes from ``schedule``."""
@@ -197,119 +144,170 @@ class LRScheduler(mx.lr_scheduler.LRScheduler):
         # MXNet asks once per parameter group for the same update.
         if num_update == self._cache_update:
             return self._cache_rate
+        if self._pending:
+            self._apply_pending()
         index = (num_update - 1 if num_update > 0 else 0) // self._divisor
-        # sched(index) and the hyperparameters, looked up from blocks
-        # evaluated a few hundred updates at a time (inlined hot path of
-        # StepCache.at).
+        # sched(index) and the hyperparameters from blocks evaluated a few
+        # hundred updates at a time (inlined hot path of StepCache.at).
         steps = self._steps
         i = index - steps.start
         row = steps.rows[i] if 0 <= i < BLOCK else steps.at(index)
-        rate = row[0]
-        if self._optimizer is not None:
-            if self.hparams:
-                for name, value in zip(self.hparams, row[1:]):
-                    setattr(self._optimizer, name, value)
-        elif self._requested or (self._requested is None and not
-                                 self._warned and self.cycle_momentum):
-            self._not_attached()
+        for name, value in zip(self._attrs, row[1:]):
+            setattr(self._optimizer, name, value)
         if not self._stateful:
-            # Several parameter groups, devices and Trainer.learning_rate
-            # ask for the same update; ReduceOnPlateau may change between.
-            self._cache_update, self._cache_rate = num_update, rate
-        return rate
+            # ReduceOnPlateau may change between two calls: never cached.
+            self._cache_update, self._cache_rate = num_update, row[0]
+        return row[0]
 
-    def _not_attached(self) -> None:
-        if self._requested:
-            raise RuntimeError(
-                f"LRScheduler(hparams={sorted(self._requested)}) is not "
-                f"attached to an optimizer, so it cannot set them; use "
-                f"unisched.backends.mxnet.bind(schedule, trainer) or "
-                f"adapter.attach(trainer)")
-        self._warned = True
-        if _momentum_of(self.schedule, quiet=True) is not None:
-            warnings.warn("the schedule has a momentum cycle, but this "
-                          "LRScheduler is not attached to an optimizer, so "
-                          "only the rate is scheduled; use bind(schedule, "
-                          "trainer) or adapter.attach(trainer) to drive "
-                          "momentum, or cycle_momentum=False to silence "
-                          "this",
-                          UserWarning, stacklevel=3)
-
-    # -- attaching ----------------------------------------------------------
-    def attach(self, target: Any) -> "LRScheduler":
-        """Drive ``target``'s optimizer (a Gluon Trainer or an MXNet
-        Optimizer): resolve and check ``hparams`` against it and set them
-        to their values for the next update. Does not install ``self`` as
-        the optimizer's scheduler (:func:`bind` does both). Returns self.
-        """
-        optimizer = _optimizer_of(target)
-        for klass, why in REFUSED.items():
-            if isinstance(optimizer, klass):
-                raise ValueError(f"cannot schedule {type(optimizer).__name__}"
-                                 f" exactly: {why}")
-        allowed = _schedulable(optimizer)
-        requested = self._requested
-        if requested is None:
-            momentum = _momentum_of(self.schedule) \
-                if self.cycle_momentum else None
-            name = next((n for n in ("momentum", "beta1") if n in allowed),
-                        None)
-            if momentum is not None and name is None:
-                raise ValueError(
-                    f"the schedule cycles momentum, but optimizer "
-                    f"{type(optimizer).__name__} has no momentum or beta1 "
-                    f"that unisched can schedule; pass "
-                    f"cycle_momentum=False to schedule only the rate")
-            requested = {} if momentum is None else {name: momentum}
-        for name in requested:
-            if name not in allowed:
-                have = (f"schedulable here: {list(allowed)}" if allowed
-                        else "it has none that unisched can schedule")
-                raise ValueError(
-                    f"hparams: optimizer {type(optimizer).__name__} has no "
-                    f"schedulable hyperparameter {name!r}; {have} (see "
-                    f"unisched.backends.mxnet.SCHEDULABLE)")
-        # The next update is k = num_update; check everything, then set.
-        index = optimizer.num_update // self._divisor
-        values = {name: sched(index) for name, sched in requested.items()}
-        if "momentum" in values and isinstance(optimizer, _BUFFERED):
-            _check_buffers(optimizer, values["momentum"])
-        for name, value in values.items():
-            setattr(optimizer, name, value)
-        self.hparams = dict(requested)
-        self._optimizer = optimizer
+    # -- the contract ---------------------------------------------------
+    def observe(self, metric: Any) -> bool:
+        """Feed a ``ReduceOnPlateau`` schedule; the next update uses the
+        new rate.  Returns True if the rate was cut."""
+        plateau = C.plateau(self.schedule, "this LRScheduler")
+        step = self._binding.index(self.updates_done) if self._optimizer \
+            else 0
+        cut = plateau.observe(C.metric_value(metric), step=step)
         self._cache_update = None
-        self._steps = StepCache([self.schedule, *self.hparams.values()])
-        return self
+        return cut
 
-    # -- identity -----------------------------------------------------------
+    def state_dict(self) -> dict[str, Any]:
+        """Plain data: the binding, the position and a plateau's state."""
+        return C.state_dict(FORMAT, self._binding, self.updates_done)
+
+    def load_state_dict(self, state: Any) -> None:
+        """Validate ``state`` whole, reconcile it with the binding
+        (``on_mismatch``), then set the position into the optimizer's
+        update counters: the next update uses ``sched(updates_done)``."""
+        if self._optimizer is None:
+            self.updates_done           # raises: not bound
+        self._adopt(C.check_state(state, FORMAT), self._optimizer)
+
+    def unbind(self) -> None:
+        """Restore the optimizer's previous scheduler, rate, driven
+        hyperparameters and ``lr_mult``; detach."""
+        opt, saved = self._optimizer, self._saved
+        if opt is None:
+            return
+        if opt.lr_scheduler is self:
+            opt.lr_scheduler = saved["scheduler"]
+        opt.lr = saved["lr"]
+        for name, value in saved["hparams"].items():
+            setattr(opt, name, value)
+        if saved["lr_mult"] is not None:
+            for p, mult in zip(self._params(), saved["lr_mult"]):
+                p.lr_mult = mult
+        if self._trainer is not None:
+            self._trainer.__dict__.pop("load_states", None)
+        self._optimizer = self._trainer = None
+        self._pending = False
+        self._setup(self._binding, ())
+
+    # -- binding --------------------------------------------------------
+    def _params(self) -> list:
+        if self._trainer is not None:
+            return list(self._trainer._params)
+        held = self._optimizer.param_dict
+        return [held[i] for i in sorted(held)]
+
+    def _plan(self, binding: C.Binding, opt: Any, params: list, done: int
+              ) -> tuple[tuple[str, ...], list[float] | None]:
+        """Check ``binding`` against the optimizer and its parameters:
+        the attributes to drive and the ``lr_mult`` to set."""
+        spell = _spellings(opt)
+        missing = sorted(set(binding.hparams) - set(spell))
+        if missing:
+            raise ValueError(f"hparams {missing}: {type(opt).__name__} has "
+                             f"no such schedulable attribute; it has "
+                             f"{sorted(spell)}")
+        if "momentum" in binding.hparams and isinstance(opt, _BUFFERED):
+            first = binding.hparams["momentum"](binding.index(done))
+            _check_buffers(opt, first)
+        mults = C.resolve_multipliers(binding.multipliers,
+                                      [[p.name] for p in params])
+        return tuple(spell[n] for n in binding.hparams), mults
+
+    def _install(self, binding: C.Binding, plan: tuple, opt: Any,
+                 ckpt: C.Checkpoint | None) -> None:
+        """Drive ``opt`` with ``binding`` (everything checked before)."""
+        attrs, mults = plan
+        self._optimizer = opt
+        opt.lr_scheduler = self
+        if ckpt is not None:
+            C.restore_plateau(binding, ckpt)
+        self._setup(binding, attrs)
+        if mults is not None:
+            for p, mult in zip(self._params(), mults):
+                p.lr_mult = mult
+        row = self._steps.at(binding.index(opt.num_update))
+        for name, value in zip(attrs, row[1:]):
+            setattr(opt, name, value)
+
+    def _adopt(self, ckpt: C.Checkpoint, opt: Any) -> None:
+        """Continue ``ckpt`` (reconciled with the binding) on ``opt``."""
+        binding = C.reconcile(self._binding, ckpt, self.on_mismatch)
+        plan = self._plan(binding, opt, self._params(), ckpt.updates_done)
+        _set_position(opt, ckpt.updates_done)
+        self._install(binding, plan, opt, ckpt)
+
+    def _take(self, opt: Any) -> None:
+        """After ``load_states`` replaced the optimizer by ``opt``: continue
+        the checkpoint's binding and position, by ``on_mismatch``."""
+        loaded = opt.lr_scheduler
+        if isinstance(loaded, LRScheduler):
+            ckpt = C.check_state(C.state_dict(FORMAT, loaded._binding,
+                                              opt.num_update), FORMAT)
+            self._adopt(ckpt, opt)
+            return
+        if self.on_mismatch == "error":
+            raise ValueError(f"the checkpoint was made without a unisched "
+                             f"schedule (lr_scheduler={loaded!r}); bound "
+                             f"{self._binding.describe()}. Pass on_mismatch="
+                             f"'checkpoint' or 'bound'")
+        if self.on_mismatch == "bound":
+            self._install(self._binding, self._plan(
+                self._binding, opt, self._params(), opt.num_update), opt, None)
+        else:                               # the checkpoint's scheduler runs
+            self._trainer.__dict__.pop("load_states", None)
+            self._optimizer = self._trainer = None
+            self._setup(self._binding, ())
+
+    def _apply_pending(self) -> None:
+        # Unpickled by load_states with no bind: lr_mult is not saved, so
+        # set it once the Trainer has given the optimizer its parameters.
+        if self._optimizer is None or not self._optimizer.param_dict:
+            return
+        self._pending = False
+        for p, mult in zip(self._params(), C.resolve_multipliers(
+                self.multipliers, [[p.name] for p in self._params()])):
+            p.lr_mult = mult
+
+    def __getstate__(self) -> dict:
+        state = self.__dict__.copy()
+        state.update(_trainer=None, _cache_update=None)
+        return state
+
+    def __setstate__(self, state: dict) -> None:
+        self.__dict__.update(state)
+        self._restored = True
+        self._pending = self._optimizer is not None and \
+            self.multipliers is not None
+
     def __repr__(self) -> str:
-        extra = ""
-        if self.unit == "epoch":
-            extra = f", unit='epoch', steps_per_epoch={self.steps_per_epoch}"
-        if self._requested is not None:
-            extra += f", hparams={self._requested!r}"
-        if not self.cycle_momentum:
-            extra += ", cycle_momentum=False"
-        return f"LRScheduler({self.schedule!r}{extra})"
+        text = f"LRScheduler({self._binding.describe()}"
+        if self.on_mismatch != "error":
+            text += f", on_mismatch={self.on_mismatch!r}"
+        if self._kept:
+            text += f"; keeps the parameters' own lr_mult {self._kept}"
+        return text + ")"
 
 
-def _hparam_name(name: Any) -> str:
-    if not isinstance(name, str):
-        raise TypeError(f"hparams keys must be attribute names (str), "
-                        f"got {name!r}")
-    return name
-
-
-def _momentum_of(schedule: us.Schedule, quiet: bool = False
-                 ) -> us.Schedule | None:
-    try:
-        return schedule.momentum
-    except ValueError as err:
-        if quiet:
-            return None
-        raise ValueError(f"{err}; pass cycle_momentum=False (or "
-                         f"hparams={{}}) to schedule only the rate") from None
+def _set_position(opt: Any, done: int) -> None:
+    """Every update counter of ``opt`` at ``done``: its next update is
+    MXNet's ``num_update = done + 1``, i.e. unisched's update ``done``."""
+    opt.num_update = opt.begin_num_update = done
+    for counts in opt._all_index_update_counts.values():
+        for index in counts:
+            counts[index] = done
 
 
 def _check_buffers(optimizer: Any, first: float) -> None:
@@ -327,25 +325,31 @@ def _check_buffers(optimizer: Any, first: float) -> None:
                          f"first step or create it with momentum > 0")
 
 
-def bind(sched: us.Schedule | str, trainer: Any,
-         **options: Any) -> LRScheduler:
-    """Make ``trainer`` (a ``gluon.Trainer``) use ``sched``: update ``k``
-    (``k = 0, 1, ...`` counted by the optimizer, so it continues after
-    ``load_states``) gets rate ``sched(k)`` and the driven hyperparameters
-    their values at ``k``. Replaces any scheduler the optimizer had.
+def bind(sched: us.Schedule | str | float, trainer: Any, *,
+         unit: str = "step", steps_per_epoch: int | None = None,
+         multipliers: Any = None, hparams: Any = None,
+         momentum: Any = "auto", on_mismatch: str = "error"
+         ) -> LRScheduler:
+    """Make ``trainer`` (a ``gluon.Trainer``) run ``sched``: update ``k``
+    (counted by the optimizer, so it continues after ``load_states``) gets
+    rate ``multiplier * sched(k)`` and the driven hyperparameters their
+    values at ``k``.  The arguments are the contract's
+    (:mod:`unisched.backends._contract`); MXNet specifics:
 
-    Args:
-        sched: a unisched schedule or a spec string.
-        trainer: the ``mxnet.gluon.Trainer``.
-        **options: ``unit``, ``steps_per_epoch``, ``hparams``,
-            ``cycle_momentum``, as for :class:`LRScheduler`.
+    * ``multipliers`` set each parameter's ``lr_mult`` (a sequence: one
+      per Trainer parameter, in its order; a dict: patterns over
+      ``param.name``).  Without them the parameters' own ``lr_mult`` stay
+      (MXNet's per-parameter rates).  :meth:`LRScheduler.unbind` restores
+      them.
+    * ``hparams``: ``momentum`` (SGD, NAG, Signum), ``beta1``, ``beta2``
+      (Adam family), ``weight_decay`` or ``wd`` (see :data:`SCHEDULABLE`).
+    * ``Trainer.load_states`` (wrapped on this trainer) continues a
+      checkpoint's schedule and position in the bound adapter, applying
+      ``on_mismatch``; on an error the trainer is left as it was.  The
+      order of ``bind`` and ``load_states`` does not matter.
 
-    Returns:
-        The :class:`LRScheduler` now in ``trainer.optimizer.lr_scheduler``.
-        ``Trainer.load_states`` replaces the optimizer, scheduler
-        included, by the saved one: afterwards use :func:`attached`.
+    Returns the :class:`LRScheduler` now in ``trainer.optimizer``.
 
-    >>> import unisched as us
     >>> w = mx.gluon.Parameter("w", shape=(1,), init=mx.init.Zero())
     >>> w.initialize()
     >>> t = mx.gluon.Trainer([w], "sgd")
@@ -354,112 +358,122 @@ def bind(sched: us.Schedule | str, trainer: Any,
     (['momentum'], 0.95)
     """
     if not isinstance(trainer, mx.gluon.Trainer):
-        raise TypeError(f"trainer must be an mxnet.gluon.Trainer, got "
+        raise TypeError(f"trainer must be an mxnet.gluon.Trainer (which "
+                        f"owns the optimizer), got "
                         f"{type(trainer).__module__}."
                         f"{type(trainer).__qualname__}")
     if trainer._kv_initialized and trainer._update_on_kvstore and \
             trainer._distributed:
         raise ValueError("the trainer already sent its optimizer to the "
                          "kvstore servers; bind before the first step")
-    unknown = sorted(set(options) - set(_OPTIONS))
-    if unknown:
-        raise ValueError(f"bind() got unknown option(s) {unknown}; valid "
-                         f"options: {list(_OPTIONS)}")
-    adapter = LRScheduler(sched, **options).attach(trainer)
-    trainer._optimizer.lr_scheduler = adapter
+    opt = trainer._optimizer
+    adapter = LRScheduler(sched, unit=unit, steps_per_epoch=steps_per_epoch)
+    binding = C.Binding(adapter.schedule, C.plan_hparams(
+        adapter.schedule, hparams, momentum, _spellings(opt),
+        type(opt).__name__), C.check_multipliers(multipliers),
+        adapter.unit, adapter.steps_per_epoch)
+    adapter.on_mismatch = check.choice("on_mismatch", on_mismatch,
+                                       C.MISMATCH_POLICIES)
+    adapter._trainer = trainer
+    prev, ckpt = opt.lr_scheduler, None
+    if isinstance(prev, LRScheduler) and prev._restored:
+        # load_states came first: the same rules as loading after bind.
+        ckpt = C.check_state(C.state_dict(FORMAT, prev._binding,
+                                          opt.num_update), FORMAT)
+        binding = C.reconcile(binding, ckpt, adapter.on_mismatch)
+    plan = adapter._plan(binding, opt, adapter._params(), opt.num_update)
+    # Checked: from here on nothing fails.
+    if isinstance(prev, LRScheduler):
+        prev.unbind()
+    params = adapter._params()
+    adapter._saved = {"scheduler": opt.lr_scheduler, "lr": opt.lr,
+                      "hparams": {n: getattr(opt, n) for n in plan[0]},
+                      "lr_mult": (None if plan[1] is None
+                                  else [p.lr_mult for p in params])}
+    if plan[1] is None:
+        adapter._kept = {p.name: p.lr_mult for p in params
+                         if p.lr_mult != 1}
+    adapter._install(binding, plan, opt, ckpt)
+    trainer.load_states = _loader(trainer)
     return adapter
 
 
+def _loader(trainer: Any) -> Any:
+    """``trainer.load_states`` that hands the checkpoint to the bound
+    adapter and restores the trainer if the adapter refuses it."""
+    original = type(trainer).load_states
+
+    def load_states(fname: str) -> None:
+        adapter = trainer._optimizer.lr_scheduler
+        if not isinstance(adapter, LRScheduler) or \
+                adapter._trainer is not trainer:
+            return original(trainer, fname)
+        # What MXNet's load_states does first; the snapshot needs it.
+        if not trainer._kv_initialized:
+            trainer._init_kvstore()
+        if trainer._params_to_init:
+            trainer._init_params()
+        updaters = list(trainer._updaters)
+        if getattr(trainer._kvstore, "_updater", None) is not None:
+            updaters.append(trainer._kvstore._updater)
+        before = (trainer._optimizer, [(u, u.states, u.states_synced,
+                                        u.optimizer) for u in updaters])
+        original(trainer, fname)
+        try:
+            adapter._take(trainer._optimizer)
+        except BaseException:
+            trainer._optimizer = before[0]
+            for u, states, synced, optimizer in before[1]:
+                u.states, u.states_synced, u.optimizer = \
+                    states, synced, optimizer
+            raise
+
+    load_states.__doc__ = original.__doc__
+    return load_states
+
+
+
 def attached(trainer: Any) -> LRScheduler:
-    """The :class:`LRScheduler` that ``trainer`` uses now. After
-    ``Trainer.load_states`` this is the saved one (with the saved
-    ``ReduceOnPlateau`` state), not the object :func:`bind` returned."""
-    optimizer = _optimizer_of(trainer, "trainer")
-    sched = getattr(optimizer, "lr_scheduler", None)
+    """The :class:`LRScheduler` that ``trainer`` uses now (after a
+    ``load_states`` with no bind, the checkpoint's)."""
+    if not isinstance(trainer, mx.gluon.Trainer):
+        raise TypeError(f"trainer must be an mxnet.gluon.Trainer, got "
+                        f"{trainer!r}")
+    sched = trainer._optimizer.lr_scheduler
     if not isinstance(sched, LRScheduler):
         raise ValueError(f"trainer's optimizer has no unisched LRScheduler "
                          f"(it has {sched!r}); use bind(schedule, trainer)")
     return sched
 
 
-def _parameters(target: Any) -> list:
-    gluon = mx.gluon
-    if isinstance(target, gluon.Trainer):
-        return list(target._params)
-    if isinstance(target, gluon.Block):
-        return list(target.collect_params().values())
-    if isinstance(target, gluon.ParameterDict):
-        return list(target.values())
-    if isinstance(target, gluon.Parameter):
-        return [target]
-    if isinstance(target, Iterable) and not isinstance(target, str):
-        params = list(target)
-        if all(isinstance(p, gluon.Parameter) for p in params):
-            return params
-    raise TypeError(f"target must be a gluon Trainer, Block, ParameterDict "
-                    f"or list of Parameters, got {target!r}")
-
-
-def set_multipliers(target: Any, multipliers: Mapping[Any, float]
-                    ) -> dict[str, float]:
-    """Set per-parameter rate multipliers (MXNet's ``param.lr_mult``):
-    parameter ``p`` then gets rate ``mult * sched(k)`` at update ``k``.
-
-    Args:
-        target: a Trainer, Block, ParameterDict or list of Parameters;
-            the parameters the keys are looked up in.
-        multipliers: key -> multiplier (finite, >= 0). A key is a regular
-            expression that must match a whole parameter name
-            (``re.fullmatch``), a ``gluon.Block`` (all its parameters) or a
-            ``gluon.Parameter``. Every key must select something; two keys
-            may select the same parameter only with the same multiplier.
-
-    Returns:
-        parameter name -> multiplier, for the parameters that were set.
-
-    ``lr_mult`` lives on the Parameters: ``Trainer.save_states`` does not
-    save it, so set it again after building a fresh model.
+def set_multipliers(target: Any, multipliers: Any) -> dict[str, float]:
+    """Set ``lr_mult`` on the parameters of ``target`` (a Trainer, Block
+    or list of Parameters) whose names a pattern matches whole; returns
+    name -> factor for those.  Kept for code written before
+    ``bind(multipliers=...)``, which also restores them on ``unbind``.
 
     >>> net = mx.gluon.nn.Dense(2, in_units=3, prefix="fc_")
     >>> set_multipliers(net, {"fc_bias": 2.0, r".*weight": 0.1})
-    {'fc_bias': 2.0, 'fc_weight': 0.1}
+    {'fc_weight': 0.1, 'fc_bias': 2.0}
     """
-    params = _parameters(target)
-    if not isinstance(multipliers, Mapping):
-        raise TypeError(f"multipliers must be a dict of key -> multiplier,"
-                        f" got {multipliers!r}")
-    chosen: dict[str, tuple[Any, float]] = {}
-    names = [p.name for p in params]
-    for key, mult in multipliers.items():
-        if isinstance(mult, bool) or not isinstance(mult, numbers.Real) \
-                or not math.isfinite(mult) or mult < 0:
-            raise ValueError(f"multiplier for {key!r} must be a finite "
-                             f"number >= 0, got {mult!r}")
-        if isinstance(key, str):
-            try:
-                pattern = re.compile(key)
-            except re.error as err:
-                raise ValueError(f"bad pattern {key!r}: {err}") from None
-            hits = [p for p in params if pattern.fullmatch(p.name)]
-        elif isinstance(key, mx.gluon.Block):
-            own = {id(p) for p in key.collect_params().values()}
-            hits = [p for p in params if id(p) in own]
-        elif isinstance(key, mx.gluon.Parameter):
-            hits = [p for p in params if p is key]
-        else:
-            raise TypeError(f"multipliers keys must be name patterns, "
-                            f"Blocks or Parameters, got {key!r}")
-        if not hits:
-            raise ValueError(f"multipliers key {key!r} selects no "
-                             f"parameter; parameters: {names}")
-        for p in hits:
-            if p.name in chosen and chosen[p.name][1] != float(mult):
-                raise ValueError(
-                    f"parameter {p.name!r} is selected by {key!r} "
-                    f"(multiplier {mult!r}) and by {chosen[p.name][0]!r} "
-                    f"(multiplier {chosen[p.name][1]!r})")
-            chosen[p.name] = (key, float(mult))
+    if isinstance(target, mx.gluon.Trainer):
+        params = list(target._params)
+    elif isinstance(target, mx.gluon.Block):
+        params = list(target.collect_params().values())
+    else:
+        params = list(target) if isinstance(target, (list, tuple)) else []
+        if not params or not all(isinstance(p, mx.gluon.Parameter)
+                                 for p in params):
+            raise TypeError(f"target must be a gluon Trainer, Block or "
+                            f"list of Parameters, got {target!r}")
+    checked = C.check_multipliers(multipliers)
+    if not isinstance(checked, dict):
+        raise TypeError(f"multipliers must be a dict pattern -> factor, "
+                        f"got {multipliers!r}")
+    factors = C.resolve_multipliers(checked, [[p.name] for p in params])
+    out = {p.name: f for p, f in zip(params, factors)
+           if any(re.fullmatch(k, p.name) for k in checked)}
     for p in params:
-        if p.name in chosen:
-            p.lr_mult = chosen[p.name][1]
-    return {name: mult for name, (_, mult) in chosen.items()}
+        if p.name in out:
+            p.lr_mult = out[p.name]
+    return out

@@ -8,11 +8,8 @@ from typing import Any
 import unisched as us
 
 from ._mx import mx
-from .adapter import (
-    LRScheduler,
-)
+from .adapter import LRScheduler
 
-# ------------------------------------------------------------ from_native
 
 def from_native(obj: Any) -> us.Schedule:
     """The unisched schedule ``s`` that gives the same rate at the same
@@ -29,43 +26,38 @@ def from_native(obj: Any) -> us.Schedule:
     :class:`LRScheduler` (its schedule).
 
     Raises:
-        TypeError: ``obj`` is not an MXNet scheduler.
-        ValueError: no exact equivalent: a subclass or other scheduler; a
-            Factor/MultiFactor scheduler that was already called past its
-            first decay (they overwrite ``base_lr``, so the original rate
-            is lost); a native that would raise under a Trainer
-            (``warmup_steps == max_update``).  A ``CosineScheduler``
-            without warmup becomes ``shift(CosineScheduler(...), 1)``: the
-            Trainer starts its cosine at ``1 / max_update``.
+        TypeError: ``obj`` is not exactly one of those types (a subclass
+            may compute anything; the message lists the types).
+        ValueError: a supported type with no exact equivalent, naming the
+            attribute and its value: a Factor/MultiFactor scheduler
+            already called past its first decay (``count``,
+            ``cur_step_ind``: they overwrite ``base_lr``, so the original
+            rate is lost); ``warmup_steps == max_update`` (MXNet itself
+            divides by zero under a Trainer); ``power <= 0``.
+
+    A ``CosineScheduler`` without warmup becomes ``shift(CosineScheduler(
+    ...), 1)``: the Trainer starts its cosine at ``1 / max_update``.
 
     >>> from_native(mx.lr_scheduler.MultiFactorScheduler([15, 30], 0.5,
     ...                                                   base_lr=1.0))
     MultiFactorScheduler(step=[14, 29], factor=0.5, base_lr=1.0)
     """
-    if isinstance(obj, LRScheduler):
+    if type(obj) is LRScheduler:
         if obj.unit == "step":
             return obj.schedule
         return us.epochwise(obj.schedule, obj.steps_per_epoch)
-    kinds = {mx.lr_scheduler.FactorScheduler: _from_factor,
-             mx.lr_scheduler.MultiFactorScheduler: _from_multi_factor,
-             mx.lr_scheduler.PolyScheduler: _from_poly,
-             mx.lr_scheduler.CosineScheduler: _from_cosine}
-    convert = kinds.get(type(obj))
+    convert = _CONVERTERS.get(type(obj))
     if convert is None:
-        if isinstance(obj, mx.lr_scheduler.LRScheduler):
-            raise ValueError(
-                f"no exact unisched equivalent is known for "
-                f"{type(obj).__module__}.{type(obj).__qualname__}; "
-                f"from_native converts "
-                f"{', '.join(k.__name__ for k in kinds)} (exact classes)")
-        raise TypeError(f"from_native takes an mxnet.lr_scheduler "
-                        f"scheduler, got {type(obj).__module__}."
-                        f"{type(obj).__qualname__}")
+        names = ", ".join(f"{k.__module__}.{k.__qualname__}"
+                          for k in (*_CONVERTERS, LRScheduler))
+        raise TypeError(f"from_native converts exactly these scheduler "
+                        f"types (not subclasses): {names}; got "
+                        f"{type(obj).__module__}.{type(obj).__qualname__}")
     try:
         return convert(obj)
     except (TypeError, ValueError) as err:
-        raise type(err)(f"cannot convert {type(obj).__name__}: {err}") \
-            from None
+        raise ValueError(f"cannot convert mxnet.lr_scheduler."
+                         f"{type(obj).__name__}: {err}") from None
 
 
 def _ramp(native: Any) -> tuple[int, float, str, float]:
@@ -106,13 +98,13 @@ def _decays(base: float, factor: float, count: int) -> list[float]:
 
 def _from_factor(native: Any) -> us.Schedule:
     if native.count != 0:
-        raise ValueError(f"it was already called past its first decay "
-                         f"(count={native.count}, base_lr is now "
+        raise ValueError(f"count={native.count}: it was already called "
+                         f"past its first decay (base_lr is now "
                          f"{native.base_lr!r}); build a fresh one")
     base, factor = float(native.base_lr), float(native.factor)
     stop, period = float(native.stop_factor_lr), int(native.step)
     if factor < 0 or factor > 1:
-        raise ValueError(f"factor must be in [0, 1], got {factor!r}")
+        raise ValueError(f"factor={factor!r}: it must be in [0, 1]")
 
     def rate(d: int) -> float:
         # Update k (num_update k + 1) has had floor(k / step) decays.
@@ -147,8 +139,8 @@ def _from_factor(native: Any) -> us.Schedule:
 
 def _from_multi_factor(native: Any) -> us.Schedule:
     if native.cur_step_ind != 0:
-        raise ValueError(f"it was already called past a milestone "
-                         f"(cur_step_ind={native.cur_step_ind}, base_lr is "
+        raise ValueError(f"cur_step_ind={native.cur_step_ind}: it was "
+                         f"already called past a milestone (base_lr is "
                          f"now {native.base_lr!r}); build a fresh one")
     base, factor = float(native.base_lr), float(native.factor)
     milestones = [int(m) for m in native.step]
@@ -178,7 +170,7 @@ def _annealed(native: Any, kind: type) -> us.Schedule | None:
     base, final = float(native.base_lr_orig), float(native.final_lr)
     extra = {"pwr": float(native.power)} if kind is us.PolyScheduler else {}
     if w == top:
-        raise ValueError(f"warmup_steps == max_update == {top}: MXNet "
+        raise ValueError(f"warmup_steps={w} == max_update={top}: MXNet "
                          f"divides by max_update - warmup_steps = 0 at "
                          f"update {top - 1}")
     if w > top:
@@ -200,7 +192,7 @@ def _from_poly(native: Any) -> us.Schedule:
     pwr = native.power
     if isinstance(pwr, bool) or not isinstance(pwr, numbers.Real) \
             or not pwr > 0:
-        raise ValueError(f"pwr must be > 0, got {pwr!r}")
+        raise ValueError(f"power={pwr!r}: the exponent must be > 0")
     out = _annealed(native, us.PolyScheduler)
     if out is not None:
         return out
@@ -227,3 +219,9 @@ def _from_cosine(native: Any) -> us.Schedule:
     return us.shift(us.CosineScheduler(
         top, base_lr=float(native.base_lr_orig),
         final_lr=float(native.final_lr)), 1)
+
+
+_CONVERTERS = {mx.lr_scheduler.FactorScheduler: _from_factor,
+               mx.lr_scheduler.MultiFactorScheduler: _from_multi_factor,
+               mx.lr_scheduler.PolyScheduler: _from_poly,
+               mx.lr_scheduler.CosineScheduler: _from_cosine}
