@@ -1,6 +1,7 @@
 """Schedule plots (matplotlib is imported only when a plot is made)."""
 from __future__ import annotations
 
+import os
 from typing import Any, Mapping
 
 import numpy as np
@@ -53,7 +54,15 @@ def plot_schedules(schedules: Mapping[str, Schedule],
 
 
 def save_figure(fig: Any, path: str) -> None:
-    """Write ``fig`` to ``path`` atomically (temp file + rename)."""
+    """Write ``fig`` to ``path`` atomically (temp file + rename), in the
+    format its extension names (``.png``, ``.svg``, ``.pdf``...); a name
+    without an extension gets PNG."""
     from ._io import atomic_path
+    ext = os.path.splitext(os.fspath(path))[1][1:].lower() or "png"
+    supported = fig.canvas.get_supported_filetypes()
+    if ext not in supported:
+        raise ValueError(f"cannot write a figure to {os.fspath(path)!r}: "
+                         f"format {ext!r} is not one of "
+                         f"{', '.join(sorted(supported))}")
     with atomic_path(path) as tmp:
-        fig.savefig(tmp, dpi=110, bbox_inches="tight")
+        fig.savefig(tmp, format=ext, dpi=110, bbox_inches="tight")

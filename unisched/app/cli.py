@@ -36,16 +36,23 @@ def positive_int(text: str) -> int:
     return value
 
 
+#: ``unisched values`` computes and prints this many steps at a time, so
+#: any ``--steps`` streams in constant memory
+VALUES_CHUNK = 1 << 16
+
+
 def cmd_values(args: argparse.Namespace) -> int:
     sched = parse(args.spec)
-    steps = np.arange(args.steps)
-    columns = [("lr", sched.values(steps))]
+    scheds = [("lr", sched)]
     if args.momentum and sched.momentum is not None:
-        columns.append(("momentum", sched.momentum.values(steps)))
+        scheds.append(("momentum", sched.momentum))
     writer = csv.writer(sys.stdout, lineterminator="\n")
-    writer.writerow(["step"] + [name for name, _ in columns])
-    for i, step in enumerate(steps):
-        writer.writerow([int(step)] + [repr(float(c[i])) for _, c in columns])
+    writer.writerow(["step"] + [name for name, _ in scheds])
+    for start in range(0, args.steps, VALUES_CHUNK):
+        steps = np.arange(start, min(start + VALUES_CHUNK, args.steps))
+        columns = [s.values(steps).tolist() for _, s in scheds]
+        writer.writerows([int(k), *map(repr, row)]
+                         for k, *row in zip(steps.tolist(), *columns))
     return 0
 
 
@@ -304,9 +311,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         return args.func(args)
-    except (ValueError, TypeError, OSError) as err:
-        # bad specs and arguments, missing data sets: a message, no trace
-        parser.exit(2, f"unisched {args.command}: error: {err}\n")
+    except BrokenPipeError:  # `unisched values ... | head`: not an error
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 0
+    except (ValueError, TypeError, OSError, OverflowError,
+            RecursionError, MemoryError) as err:
+        # bad specs and arguments, missing data sets, a full disk or an
+        # impossible size: one line, no trace
+        text = str(err).splitlines()[0] if str(err) else type(err).__name__
+        parser.exit(2, f"unisched {args.command}: error: {text[:500]}\n")
 
 
 

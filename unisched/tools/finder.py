@@ -62,6 +62,9 @@ def lr_finder_schedule(start_lr: float = 1e-7, end_lr: float = 10.0,
         raise ValueError(f"end_lr must be > start_lr={start_lr!r}, "
                          f"got {end_lr!r}")
     num_it = check.integer("num_it", num_it, 6)
+    if not math.isfinite(end_lr / start_lr):
+        raise ValueError(f"end_lr / start_lr must be finite, got end_lr="
+                         f"{end_lr!r} and start_lr={start_lr!r}")
     return ExponentialScheduler(start_lr, factor=end_lr / start_lr,
                                 step=num_it)
 
