@@ -95,6 +95,8 @@ class LRScheduler(_MXLRScheduler):
         self.on_mismatch = "error"
         self._optimizer = self._trainer = self._saved = None
         self._restored = self._pending = False
+        # The optimizer's num_update when the binding started (update 0).
+        self._origin = 0
         self._kept: dict[str, float] = {}
         self._setup(C.Binding(sched, {}, None, unit, spe), ())
         super().__init__(base_lr=float(sched(0)))
@@ -115,12 +117,13 @@ class LRScheduler(_MXLRScheduler):
 
     @property
     def updates_done(self) -> int:
-        """The optimizer's ``num_update``: updates done; the next one
-        uses ``sched(updates_done)``."""
+        """Updates done since the binding started (the optimizer's
+        ``num_update`` minus its value at :func:`bind`, or as loaded): the
+        next one uses ``sched(updates_done)``."""
         if self._optimizer is None:
             raise RuntimeError("this LRScheduler is not bound to a Trainer; "
                                "use unisched.backends.mxnet.bind")
-        return int(self._optimizer.num_update)
+        return int(self._optimizer.num_update) - self._origin
 
     # -- MXNet's side ---------------------------------------------------
     @property
@@ -146,7 +149,8 @@ class LRScheduler(_MXLRScheduler):
             return self._cache_rate
         if self._pending:
             self._apply_pending()
-        index = (num_update - 1 if num_update > 0 else 0) // self._divisor
+        n = num_update - self._origin
+        index = (n - 1 if n > 0 else 0) // self._divisor
         # sched(index) and the hyperparameters from blocks evaluated a few
         # hundred updates at a time (inlined hot path of StepCache.at).
         steps = self._steps
@@ -238,15 +242,20 @@ class LRScheduler(_MXLRScheduler):
         if mults is not None:
             for p, mult in zip(self._params(), mults):
                 p.lr_mult = mult
-        row = self._steps.at(binding.index(opt.num_update))
+        row = self._steps.at(binding.index(self.updates_done))
         for name, value in zip(attrs, row[1:]):
             setattr(opt, name, value)
 
-    def _adopt(self, ckpt: C.Checkpoint, opt: Any) -> None:
-        """Continue ``ckpt`` (reconciled with the binding) on ``opt``."""
+    def _adopt(self, ckpt: C.Checkpoint, opt: Any, origin: int | None = None
+               ) -> None:
+        """Continue ``ckpt`` (reconciled with the binding) on ``opt``:
+        with ``origin`` (a loaded optimizer's) its counters stay, else
+        they are set to the checkpoint's position."""
         binding = C.reconcile(self._binding, ckpt, self.on_mismatch)
         plan = self._plan(binding, opt, self._params(), ckpt.updates_done)
-        _set_position(opt, ckpt.updates_done)
+        if origin is None:
+            _set_position(opt, ckpt.updates_done)
+        self._origin = origin or 0
         self._install(binding, plan, opt, ckpt)
 
     def _take(self, opt: Any) -> None:
@@ -254,9 +263,10 @@ class LRScheduler(_MXLRScheduler):
         the checkpoint's binding and position, by ``on_mismatch``."""
         loaded = opt.lr_scheduler
         if isinstance(loaded, LRScheduler):
-            ckpt = C.check_state(C.state_dict(FORMAT, loaded._binding,
-                                              opt.num_update), FORMAT)
-            self._adopt(ckpt, opt)
+            ckpt = C.check_state(C.state_dict(
+                FORMAT, loaded._binding, opt.num_update - loaded._origin),
+                FORMAT)
+            self._adopt(ckpt, opt, loaded._origin)
             return
         if self.on_mismatch == "error":
             raise ValueError(f"the checkpoint was made without a unisched "
@@ -264,8 +274,10 @@ class LRScheduler(_MXLRScheduler):
                              f"{self._binding.describe()}. Pass on_mismatch="
                              f"'checkpoint' or 'bound'")
         if self.on_mismatch == "bound":
+            self._origin = 0
             self._install(self._binding, self._plan(
-                self._binding, opt, self._params(), opt.num_update), opt, None)
+                self._binding, opt, self._params(), opt.num_update), opt,
+                None)
         else:                               # the checkpoint's scheduler runs
             self._trainer.__dict__.pop("load_states", None)
             self._optimizer = self._trainer = None
@@ -330,10 +342,10 @@ def bind(sched: us.Schedule | str | float, trainer: Any, *,
          multipliers: Any = None, hparams: Any = None,
          momentum: Any = "auto", on_mismatch: str = "error"
          ) -> LRScheduler:
-    """Make ``trainer`` (a ``gluon.Trainer``) run ``sched``: update ``k``
-    (counted by the optimizer, so it continues after ``load_states``) gets
-    rate ``multiplier * sched(k)`` and the driven hyperparameters their
-    values at ``k``.  The arguments are the contract's
+    """Make ``trainer`` (a ``gluon.Trainer``) run ``sched``: its ``k``-th
+    update from now (``k = 0, 1, ...``; a checkpoint's position after
+    ``load_states``) gets rate ``multiplier * sched(k)`` and the driven
+    hyperparameters their values at ``k``.  The arguments are the contract's
     (:mod:`unisched.backends._contract`); MXNet specifics:
 
     * ``multipliers`` set each parameter's ``lr_mult`` (a sequence: one
@@ -379,9 +391,14 @@ def bind(sched: us.Schedule | str | float, trainer: Any, *,
     if isinstance(prev, LRScheduler) and prev._restored:
         # load_states came first: the same rules as loading after bind.
         ckpt = C.check_state(C.state_dict(FORMAT, prev._binding,
-                                          opt.num_update), FORMAT)
+                                          prev.updates_done), FORMAT)
         binding = C.reconcile(binding, ckpt, adapter.on_mismatch)
-    plan = adapter._plan(binding, opt, adapter._params(), opt.num_update)
+        adapter._origin = prev._origin
+    else:
+        # A new binding starts at its update 0, whatever the optimizer ran.
+        adapter._origin = opt.num_update
+    plan = adapter._plan(binding, opt, adapter._params(),
+                         opt.num_update - adapter._origin)
     # Checked: from here on nothing fails.
     if isinstance(prev, LRScheduler):
         prev.unbind()
