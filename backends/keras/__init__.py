@@ -7,6 +7,11 @@ with ``optimizer.iterations`` *before* incrementing it, i.e. with 0, 1, 2,
 
 What is here:
 
+* :func:`bind` -> :class:`KerasAdapter`: the adapter contract
+  (``backends/_contract.py``): the rate, every hyperparameter and
+  per-variable multipliers in the graph; ``model.save`` /
+  ``keras.models.load_model`` restore the binding (import this module
+  before loading); :func:`adapter_of` finds it on a loaded optimizer.
 * :class:`KerasOps` -- the ops namespace over ``keras.ops``: every schedule
   evaluates its own ``_eval(t, ops)`` formula as float32 graph ops, so a
   schedule is written once and compiles into ``tf.function`` / XLA.
@@ -19,17 +24,18 @@ What is here:
   ``optimizer.iterations`` at every update (no callback, no retracing).
 * :func:`epoch_callback` -- the d2l chapter's per-epoch style, a genuine
   ``keras.callbacks.LearningRateScheduler``.
-* :class:`ReduceOnPlateauCallback` -- feeds a metric to a
-  :class:`unisched.ReduceOnPlateau` at epoch end; its ``scale`` lives in a
-  variable that the graph reads.
-* :func:`group_optimizer` -- discriminative rates: one optimizer per group
-  of variables, each with the schedule scaled by the group's multiplier.
-* :func:`bind` and :func:`from_native` (see ``unisched.backends``).
+* :class:`ReduceOnPlateauCallback` -- feeds a metric to a bound
+  :class:`unisched.ReduceOnPlateau` at epoch end
+  (``adapter.callback(monitor)``); its ``scale`` lives in a variable
+  that the graph reads.
+* :func:`group_optimizer` -- one optimizer per group of variables
+  (superseded by ``bind(..., multipliers=...)``).
+* :func:`from_native` (see ``unisched.backends``).
 
 Importing this module imports keras and tensorflow; ``unisched`` itself
 never does.
 """
-from .adapter import bind
+from .adapter import KerasAdapter, adapter_of, bind
 from .callbacks import (HyperparameterCallback, ReduceOnPlateauCallback,
                         epoch_callback)
 from .groups import group_optimizer
@@ -40,7 +46,8 @@ from .train import KerasTrainer, fit_one_cycle, lr_find, train_lenet
 
 __all__ = [
     "KerasOps", "LearningRateSchedule", "ScheduledHyperparameter",
-    "ReduceOnPlateauCallback", "HyperparameterCallback", "bind",
+    "ReduceOnPlateauCallback", "HyperparameterCallback", "KerasAdapter",
+    "adapter_of", "bind",
     "bind_hparams", "epoch_callback",
     "from_native", "group_optimizer",
     "train_lenet", "lr_find", "fit_one_cycle", "KerasTrainer",

@@ -1,133 +1,392 @@
-"""Binding a schedule to a Keras optimizer or model.
+"""Binding a schedule to a Keras optimizer or model: the adapter contract
+(``backends/_contract.py``) for Keras 3.
+
+Everything runs in the graph: the rate is a :class:`LearningRateSchedule`
+and every other hyperparameter a :class:`ScheduledHyperparameter`, both
+read from ``optimizer.iterations`` when the update runs (eagerly, in
+``tf.function`` and under XLA alike).  The bound optimizer's class becomes
+a registered subclass (see :func:`bound_class`) whose
+``update_step`` applies the multipliers and whose config carries the
+binding, so ``model.save`` / ``keras.models.load_model`` restore it.
 """
 from __future__ import annotations
 
-from typing import Any, Mapping
+import contextlib
+from typing import Any, Iterator, Mapping
 
 import keras
-import unisched
+from unisched import _validate as check
 from unisched.base import Schedule
 
-from .callbacks import ReduceOnPlateauCallback
-from .hparams import (
-    ScheduledHyperparameter,
-    _momentum_name,
-    _scheduled,
-    _set_scheduled,
-    _unwrap,
+from .._contract import (
+    MISMATCH_POLICIES,
+    Binding,
+    as_schedule,
+    check_multipliers,
+    check_state,
+    check_unit,
+    metric_value,
+    plan_hparams,
+    plateau,
+    reconcile,
+    resolve_multipliers,
+    restore_plateau,
+    state_dict,
 )
-from .schedule import (
-    LearningRateSchedule,
-    _schedule,
-)
+from .hparams import _scheduled, _unwrap, spellings
+from .schedule import LearningRateSchedule
 
-# -- learning rate on an optimizer or model ---------------------------------
+#: the ``format`` of a Keras adapter's state_dict
+FORMAT = "unisched.keras"
 
-def _plan(sched: Schedule, optimizer: Any, momentum: Any,
-          hparams: Mapping[str, Any] | None
-          ) -> tuple[Schedule, dict[str, ScheduledHyperparameter]]:
-    """The learning-rate schedule Keras must be given and the checked
-    hyperparameter objects, before anything is changed."""
-    steps = optimizer.gradient_accumulation_steps
-    lr_sched = sched
-    if steps:
-        # Keras calls the schedule with the micro-batch count; the k-th
-        # real update happens at micro-batch (k + 1) * steps - 1.
-        if sched.stateful:
-            raise ValueError(f"gradient_accumulation_steps={steps} with a "
-                             f"stateful schedule is not supported: "
-                             f"{sched!r}")
-        lr_sched = unisched.epochwise(sched, steps)
-    extra = dict(hparams or {})
-    if momentum is True:
-        cycle = sched.momentum
-        if cycle is not None:
-            name = _momentum_name(optimizer)
-            if name is None:
-                raise ValueError(
-                    f"{sched.to_spec()} has a momentum cycle but "
-                    f"{type(optimizer).__name__} has no 'momentum' or "
-                    f"'beta_1'; pass momentum=False to ignore the cycle")
-            extra.setdefault(name, cycle)
-    elif isinstance(momentum, (Schedule, str)):
-        name = _momentum_name(optimizer)
-        if name is None:
+
+def variable_name(variable: Any) -> str:
+    """What ``multipliers`` patterns match: a Keras variable's ``path``
+    (``'dense/kernel'``), a tf.Variable's name without ``':0'``."""
+    path = getattr(variable, "path", None)
+    return path if path else variable.name.split(":")[0]
+
+
+class _Plan:
+    """A binding checked against one optimizer, with the objects to
+    install built; creating it changes nothing."""
+
+    def __init__(self, optimizer: Any, binding: Binding) -> None:
+        spell = spellings(optimizer)
+        missing = sorted(set(binding.hparams) - set(spell))
+        if missing:
             raise ValueError(f"{type(optimizer).__name__} has no "
-                             f"'momentum' or 'beta_1' to schedule")
-        extra.setdefault(name, _schedule(momentum, "momentum"))
-    elif momentum is not False:
-        raise TypeError(f"momentum must be True, False or a schedule, "
-                        f"got {momentum!r}")
-    return lr_sched, _scheduled(optimizer, extra)
+                             f"hyperparameter {missing}; it has "
+                             f"{sorted(spell)}")
+        acc = optimizer.gradient_accumulation_steps or 1
+        spe = binding.steps_per_epoch or 1
+        self.binding = binding
+        # Keras calls the rate with its micro-batch count: the k-th real
+        # update happens at micro-batch (k + 1) * acc - 1.
+        self.lr = LearningRateSchedule(binding.schedule, every=acc * spe)
+        self.params = _scheduled(optimizer, {
+            spell[canon]: sched for canon, sched in binding.hparams.items()},
+            every=spe)
+        self.factors = _resolve(optimizer, binding.multipliers)
 
 
-def _attach(sched: Schedule, optimizer: Any, momentum: Any,
-            hparams: Mapping[str, Any] | None) -> LearningRateSchedule:
-    optimizer = _unwrap(optimizer)
-    lr_sched, bound = _plan(sched, optimizer, momentum, hparams)
-    adapter = LearningRateSchedule(lr_sched)
-    # The setter accepts a schedule on any Keras 3 optimizer; one built
-    # with a float rate drops (untracks) its learning-rate variable.
-    optimizer.learning_rate = adapter
-    _set_scheduled(optimizer, bound)
+def _resolve(optimizer: Any, multipliers: Any) -> list[float] | None:
+    if multipliers is None or not optimizer.built:
+        return None
+    names = [variable_name(v) for v in optimizer._trainable_variables]
+    return resolve_multipliers(multipliers, [[n] for n in names])
+
+
+class KerasAdapter:
+    """A schedule bound to one Keras optimizer (see :func:`bind`).
+
+    ``.schedule``, ``.hparams``, ``.multipliers``, ``.unit``,
+    ``.steps_per_epoch``, ``.on_mismatch``: what it drives.
+    ``.updates_done``: ``optimizer.iterations`` (real updates under
+    gradient accumulation).  ``.observe(metric)``, ``.state_dict()``,
+    ``.load_state_dict(state)``, ``.unbind()``: the contract's.
+    ``.callback(monitor)``: a ``model.fit`` callback feeding
+    ``observe`` at each epoch end.
+    """
+
+    def __init__(self, optimizer: Any, binding: Binding, on_mismatch: str,
+                 model: Any = None) -> None:
+        plan = _Plan(optimizer, binding)
+        previous = adapter_of(optimizer)
+        if previous is not None:
+            previous.unbind()
+        self.on_mismatch = on_mismatch
+        self._optimizer = optimizer
+        self._model = model
+        self._bound = True
+        self._own_lr = optimizer._learning_rate
+        self._own = {name: getattr(optimizer, name)
+                     for name in set(spellings(optimizer).values())}
+        self._install(plan)
+        optimizer.__class__ = bound_class(type(optimizer))
+        optimizer._unisched_adapter = self
+
+    # -- what it drives -----------------------------------------------------
+    schedule = property(lambda self: self.binding.schedule)
+    hparams = property(lambda self: dict(self.binding.hparams))
+    multipliers = property(lambda self: self.binding.multipliers)
+    unit = property(lambda self: self.binding.unit)
+    steps_per_epoch = property(lambda self: self.binding.steps_per_epoch)
+    optimizer = property(lambda self: self._optimizer)
+
+    @property
+    def updates_done(self) -> int:
+        """Optimizer updates done: the next one uses
+        ``sched(updates_done)`` (``unit='step'``)."""
+        return int(keras.ops.convert_to_numpy(self._optimizer.iterations))
+
+    def _install(self, plan: _Plan) -> None:
+        opt = self._optimizer
+        # Set directly, not through the setter: a float rate's variable
+        # stays tracked, so saved files keep the layout of the optimizer
+        # that load_model builds before re-binding, and unbind gets it back.
+        opt._learning_rate = plan.lr
+        for name, param in plan.params.items():
+            setattr(opt, name, param)
+        self.binding, self._lr = plan.binding, plan.lr
+        self._params, self._factors = plan.params, plan.factors
+        if self._model is not None:
+            # fit() reuses a traced train function: make it retrace.
+            self._model.train_function = None
+
+    def _restore_own(self) -> None:
+        opt = self._optimizer
+        opt._learning_rate = self._own_lr
+        for name in self._params:
+            setattr(opt, name, self._own[name])
+
+    @contextlib.contextmanager
+    def _own_values(self) -> Iterator[None]:
+        """The optimizer's own rate and hyperparameters, for a while (its
+        config is written with them)."""
+        self._restore_own()
+        try:
+            yield
+        finally:
+            self._optimizer._learning_rate = self._lr
+            for name, param in self._params.items():
+                setattr(self._optimizer, name, param)
+
+    def _resolve(self) -> None:
+        """Per-variable factors once the optimizer knows its variables."""
+        self._factors = _resolve(self._optimizer, self.binding.multipliers)
+
+    def _check_bound(self) -> None:
+        if not self._bound:
+            raise RuntimeError("this adapter was unbound (unbind() or a "
+                               "later bind of the same optimizer)")
+
+    # -- the contract -------------------------------------------------------
+    def observe(self, metric: Any) -> bool:
+        """Feed ``metric`` to the ReduceOnPlateau schedule; the scale
+        variable the graph reads changes at once.  True if the rate was
+        cut."""
+        self._check_bound()
+        plateau(self.binding.schedule, "this KerasAdapter")
+        step = self.binding.index(self.updates_done)
+        return self._lr.observe(metric_value(metric), step)
+
+    def callback(self, monitor: str = "val_loss") -> keras.callbacks.Callback:
+        """A ``model.fit`` callback calling :meth:`observe` with
+        ``logs[monitor]`` at every epoch end."""
+        from .callbacks import ReduceOnPlateauCallback
+        plateau(self.binding.schedule, "this KerasAdapter")
+        return ReduceOnPlateauCallback(monitor, self)
+
+    def state_dict(self) -> dict[str, Any]:
+        """Plain data: the binding, the position and the plateau state."""
+        return state_dict(FORMAT, self.binding, self.updates_done)
+
+    def load_state_dict(self, state: Mapping[str, Any]) -> None:
+        """Continue from ``state``: everything is checked first (a bad
+        state changes nothing); a different binding follows
+        ``on_mismatch``; the position becomes ``optimizer.iterations``.
+        A function traced earlier keeps the schedules it was traced with:
+        bind, or load, before tracing."""
+        self._check_bound()
+        ckpt = check_state(state, FORMAT)
+        binding = reconcile(self.binding, ckpt, self.on_mismatch)
+        plan = None if binding is self.binding \
+            else _Plan(self._optimizer, binding)
+        if ckpt.schedule_state is not None and binding.schedule.stateful:
+            binding.schedule.check_state(ckpt.schedule_state)
+        acc = self._optimizer.gradient_accumulation_steps or 1
+        if plan is not None:
+            self._restore_own()
+            self._install(plan)
+        restore_plateau(binding, ckpt)
+        if self._lr._scale is not None:
+            self._lr._scale.assign(binding.schedule.scale)
+        self._optimizer._iterations.assign(ckpt.updates_done * acc)
+
+    def unbind(self) -> None:
+        """Give the optimizer back its own rate (float or schedule) and
+        hyperparameters, and its own class; detach.  Idempotent."""
+        if not self._bound:
+            return
+        opt = self._optimizer
+        self._restore_own()
+        opt.__class__ = opt._unisched_base
+        del opt._unisched_adapter
+        self._bound = False
+        if self._model is not None:
+            self._model.train_function = None
+
+    def _config(self) -> dict[str, Any]:
+        return {"state": self.state_dict(), "on_mismatch": self.on_mismatch}
+
+    def __repr__(self) -> str:
+        opt = self._optimizer
+        kind = getattr(opt, "_unisched_base", type(opt)).__name__
+        gone = "" if self._bound else ", unbound"
+        return f"KerasAdapter({kind}: {self.binding.describe()}{gone})"
+
+
+def adapter_of(optimizer: Any) -> KerasAdapter | None:
+    """The adapter bound to ``optimizer`` (unwrapped from a
+    LossScaleOptimizer), e.g. after ``keras.models.load_model``; None if
+    it has none."""
+    return getattr(_unwrap(optimizer), "_unisched_adapter", None)
+
+
+class _Bound:
+    """What a bound optimizer adds to its class: multipliers in
+    ``update_step`` and weight decay, the binding in its config."""
+
+    def update_step(self, gradient: Any, variable: Any,
+                    learning_rate: Any) -> Any:
+        factor = self._unisched_factor(variable)
+        if factor != 1.0:
+            learning_rate = learning_rate * factor
+        return super().update_step(gradient, variable, learning_rate)
+
+    def _unisched_factor(self, variable: Any) -> float:
+        factors = self._unisched_adapter._factors
+        if factors is None:
+            return 1.0
+        return factors[self._get_variable_index(variable)]
+
+    def _apply_weight_decay(self, variables: Any) -> None:
+        # Decoupled decay is lr * wd * w: the variable's rate is scaled.
+        # (Keras' own version, used when no factor differs from 1,
+        # also handles tf.distribute merge calls.)
+        factors = self._unisched_adapter._factors
+        if self.weight_decay is None or factors is None or all(
+                f == 1.0 for f in factors):
+            return super()._apply_weight_decay(variables)
+        for variable in variables:
+            if self._use_weight_decay(variable):
+                lr = keras.ops.cast(self.learning_rate, variable.dtype)
+                wd = keras.ops.cast(self.weight_decay, variable.dtype)
+                lr = lr * self._unisched_factor(variable)
+                variable.assign(variable - variable * wd * lr)
+
+    def build(self, variables: Any) -> None:
+        super().build(variables)
+        self._unisched_adapter._resolve()
+
+    def get_config(self) -> dict[str, Any]:
+        adapter = self._unisched_adapter
+        with adapter._own_values():
+            config = super().get_config()
+        config["unisched"] = adapter._config()
+        return config
+
+    @classmethod
+    def from_config(cls, config: dict[str, Any],
+                    custom_objects: Any = None) -> Any:
+        config = dict(config)
+        saved = config.pop("unisched", None)
+        optimizer = cls._unisched_base.from_config(
+            config, custom_objects=custom_objects)
+        if saved is not None:
+            _rebind(optimizer, saved)
+        return optimizer
+
+
+def _rebind(optimizer: Any, saved: Any) -> KerasAdapter:
+    if not isinstance(saved, Mapping):
+        raise TypeError(f"the optimizer config's 'unisched' entry must be "
+                        f"a dict, got {saved!r}")
+    ckpt = check_state(saved.get("state"), FORMAT)
+    policy = check.choice("on_mismatch", saved.get("on_mismatch"),
+                          MISMATCH_POLICIES)
+    adapter = KerasAdapter(optimizer, ckpt.binding, policy)
+    restore_plateau(ckpt.binding, ckpt)
+    if adapter._lr._scale is not None:
+        adapter._lr._scale.assign(ckpt.binding.schedule.scale)
     return adapter
 
 
-def bind(sched: Schedule | str, target: Any, *, momentum: Any = True,
-         hparams: Mapping[str, Schedule | str] | None = None,
-         monitor: str = "val_loss") -> Any:
-    """Attach ``sched`` to a Keras optimizer or a compiled Keras model.
+_BOUND: dict[type, type] = {}
 
-    The optimizer's learning rate becomes ``LearningRateSchedule(sched)``
-    (update k uses ``sched(k)``).  If ``sched`` has a momentum cycle
-    (``sched.momentum``: cyclic, one-cycle) it drives Adam's ``beta_1`` or
-    SGD/RMSprop's ``momentum`` in the graph, as PyTorch's OneCycleLR does.
-    With ``gradient_accumulation_steps=n`` the schedule counts real
-    updates (``epochwise(sched, n)`` of Keras' micro-batch count).
 
-    Bind before training (or before tracing a function that applies the
-    optimizer): graphs traced earlier keep the old values.  For a model,
-    its compiled train function is reset so ``fit`` retraces.
+def bound_class(cls: type) -> type:
+    """The registered subclass a bound ``cls`` optimizer becomes
+    (``'unisched>BoundSGD'``...); made once per class.  Keras' own
+    optimizers get theirs when this module is imported, so
+    ``load_model`` in a fresh process finds them; for another optimizer
+    class, bind one instance (or call this) before loading."""
+    if cls in _BOUND:
+        return _BOUND[cls]
+    if cls.__module__.startswith("keras."):
+        name = f"Bound{cls.__name__}"
+    else:
+        name = f"Bound_{cls.__module__}.{cls.__qualname__}"
+    bound = type(name, (_Bound, cls), {
+        "_unisched_base": cls, "__module__": __name__,
+        "__doc__": f"A {cls.__name__} bound to a unisched schedule."})
+    _BOUND[cls] = keras.saving.register_keras_serializable(
+        "unisched", name)(bound)
+    return _BOUND[cls]
 
-    Args:
-        sched: a schedule or a spec string.
-        target: a ``keras.optimizers.Optimizer`` or a compiled
-            ``keras.Model``.
-        momentum: True: bind ``sched.momentum`` if there is one (error if
-            the optimizer has nowhere to put it); False: leave momentum
-            alone; a schedule: bind that one.
-        hparams: more hyperparameters to schedule, name -> schedule.
-        monitor: for a ReduceOnPlateau on a model, the metric its
-            callback watches.
 
-    Returns:
-        For an optimizer: the :class:`LearningRateSchedule` attached.  For
-        a model: the list of callbacks to pass to ``fit`` -- empty, except
-        ``[ReduceOnPlateauCallback]`` for a ReduceOnPlateau (the momentum
-        needs no callback).
+for _cls in vars(keras.optimizers).values():
+    if isinstance(_cls, type) and issubclass(
+            _cls, keras.optimizers.Optimizer) and _cls not in (
+            keras.optimizers.Optimizer, keras.optimizers.LossScaleOptimizer):
+        bound_class(_cls)
 
-    >>> import keras
-    >>> opt = keras.optimizers.Adam()
-    >>> bind("one_cycle(max_lr=0.01, max_update=1000)", opt)
-    LearningRateSchedule(one_cycle(max_lr=0.01, max_update=1000))
-    >>> opt.beta_1  # doctest: +ELLIPSIS
-    ScheduledHyperparameter(beta_1=one_cycle_momentum(...))
-    """
-    sched = _schedule(sched)
+
+def _target(target: Any) -> tuple[Any, Any]:
+    """``(optimizer, model or None)`` from what ``bind`` was given."""
     if isinstance(target, keras.Model):
         optimizer = getattr(target, "optimizer", None)
         if optimizer is None:
             raise ValueError(f"model {target.name!r} has no optimizer: "
                              f"call model.compile(optimizer=...) first")
-        adapter = _attach(sched, optimizer, momentum, hparams)
-        # fit() reuses a cached train function; it must be retraced to
-        # read the new schedule objects.
-        target.train_function = None
-        if sched.stateful:
-            return [ReduceOnPlateauCallback(monitor, adapter)]
-        return []
+        return _unwrap(optimizer), target
     if isinstance(target, keras.optimizers.Optimizer):
-        return _attach(sched, target, momentum, hparams)
+        return _unwrap(target), None
     raise TypeError(f"target must be a keras.optimizers.Optimizer or a "
                     f"compiled keras.Model, got "
                     f"{type(target).__module__}.{type(target).__qualname__}")
+
+
+def bind(sched: Schedule | str | float, target: Any, *, unit: str = "step",
+         steps_per_epoch: int | None = None, multipliers: Any = None,
+         hparams: Mapping[str, Any] | None = None, momentum: Any = "auto",
+         on_mismatch: str = "error") -> KerasAdapter:
+    """Drive a Keras optimizer (or a compiled model's) with ``sched``:
+    update ``k`` uses ``sched(k)`` (``unit='epoch'``:
+    ``sched(k // steps_per_epoch)``, ``steps_per_epoch`` required), the
+    hyperparameters ``hparams[name](k)``, and variable ``v`` the rate
+    times its multiplier.  Arguments as in the contract
+    (``backends/_contract.py``); ``multipliers`` as a sequence has one
+    factor per trainable variable in the optimizer's order, as a dict it
+    matches variable paths (``re.fullmatch``); both are resolved when the
+    optimizer is built.  ``hparams`` takes ``momentum``, ``beta1``,
+    ``beta2``, ``weight_decay`` and Keras' own names (``beta_1``,
+    ``rho``, ``epsilon``...).  With ``gradient_accumulation_steps`` the
+    schedules count real updates.
+
+    Bind before the first update, or before tracing a function that
+    applies the optimizer (graphs traced earlier keep the old values); a
+    model's compiled train function is reset for you.
+
+    >>> import keras
+    >>> opt = keras.optimizers.Adam()
+    >>> bind("one_cycle(max_lr=0.01, max_update=1000)", opt)
+    KerasAdapter(Adam: one_cycle(max_lr=0.01, max_update=1000), \
+beta1=one_cycle_momentum(max_update=1000))
+    >>> round(float(opt.learning_rate), 6), round(float(opt.beta_1), 6)
+    (0.0004, 0.95)
+    """
+    optimizer, model = _target(target)
+    sched = as_schedule("sched", sched)
+    unit, spe = check_unit(unit, steps_per_epoch)
+    mult = check_multipliers(multipliers)
+    policy = check.choice("on_mismatch", on_mismatch, MISMATCH_POLICIES)
+    planned = plan_hparams(sched, hparams, momentum, spellings(optimizer),
+                           type(optimizer).__name__)
+    return KerasAdapter(optimizer, Binding(sched, planned, mult, unit, spe),
+                        policy, model)
+
+
+__all__ = ["FORMAT", "KerasAdapter", "adapter_of", "bind", "bound_class",
+           "variable_name"]

@@ -5,17 +5,11 @@ from __future__ import annotations
 from typing import Any, Mapping
 
 import keras
-from keras import ops
 from unisched.base import Schedule
 
-from .hparams import (
-    _unwrap,
-    bind_hparams,
-)
-from .schedule import (
-    LearningRateSchedule,
-    _schedule,
-)
+from .adapter import adapter_of
+from .hparams import bind_hparams
+from .schedule import _schedule
 
 # -- callbacks ----------------------------------------------------------------
 
@@ -51,14 +45,6 @@ def epoch_callback(sched: Schedule | str, verbose: int = 0
     """
     return keras.callbacks.LearningRateScheduler(
         _EpochRate(_schedule(sched)), verbose=verbose)
-
-
-def _adapter_of(optimizer: Any) -> LearningRateSchedule:
-    lr = getattr(_unwrap(optimizer), "_learning_rate", None)
-    if not isinstance(lr, LearningRateSchedule):
-        raise ValueError(f"the optimizer's learning rate is {lr!r}, not a "
-                         f"unisched LearningRateSchedule; bind one first")
-    return lr
 
 
 class HyperparameterCallback(keras.callbacks.Callback):
@@ -98,27 +84,29 @@ class HyperparameterCallback(keras.callbacks.Callback):
 
 
 class ReduceOnPlateauCallback(keras.callbacks.Callback):
-    """At each epoch end, feed ``logs[monitor]`` to the ReduceOnPlateau
-    inside the optimizer's :class:`LearningRateSchedule` (found on
-    ``model.optimizer`` unless given) and update the scale variable the
-    compiled train step reads.
+    """At each epoch end, feed ``logs[monitor]`` to a bound adapter's
+    ReduceOnPlateau (:meth:`KerasAdapter.observe`): the scale variable the
+    compiled train step reads changes before the next epoch.  Usually
+    made by ``adapter.callback(monitor)``.
 
     Args:
         monitor: the metric name in the epoch logs (``'val_loss'``,
             ``'loss'``, ...).
-        schedule: the LearningRateSchedule holding the ReduceOnPlateau.
+        adapter: the :class:`KerasAdapter`; None: the one bound to
+            ``model.optimizer`` when ``fit`` runs.
     """
 
     def __init__(self, monitor: str = "val_loss",
-                 schedule: LearningRateSchedule | None = None) -> None:
+                 adapter: Any = None) -> None:
         super().__init__()
-        if schedule is not None and (
-                not isinstance(schedule, LearningRateSchedule)
-                or schedule._scale is None):
-            raise TypeError(f"schedule must be a LearningRateSchedule of a "
-                            f"ReduceOnPlateau, got {schedule!r}")
+        if not isinstance(monitor, str):
+            raise TypeError(f"monitor must be a metric name (str), got "
+                            f"{monitor!r}")
+        if adapter is not None and not hasattr(adapter, "observe"):
+            raise TypeError(f"adapter must be a KerasAdapter (from bind), "
+                            f"got {adapter!r}")
         self.monitor = monitor
-        self.adapter = schedule
+        self.adapter = adapter
 
     def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
         logs = logs or {}
@@ -126,9 +114,8 @@ class ReduceOnPlateauCallback(keras.callbacks.Callback):
             raise ValueError(f"ReduceOnPlateauCallback monitors "
                              f"{self.monitor!r}, absent from the epoch logs "
                              f"(available: {sorted(logs)})")
-        adapter = self.adapter or _adapter_of(self.model.optimizer)
-        if adapter._scale is None:
-            raise TypeError(f"the optimizer's schedule is not a "
-                            f"ReduceOnPlateau: {adapter.schedule!r}")
-        step = int(ops.convert_to_numpy(self.model.optimizer.iterations))
-        adapter.observe(float(logs[self.monitor]), step)
+        adapter = self.adapter or adapter_of(self.model.optimizer)
+        if adapter is None:
+            raise ValueError("the model's optimizer has no unisched "
+                             "schedule bound: bind(sched, model) first")
+        adapter.observe(logs[self.monitor])

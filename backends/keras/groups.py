@@ -1,4 +1,8 @@
-"""Discriminative (per-group) learning rates in Keras.
+"""Discriminative (per-group) learning rates in Keras with one optimizer
+per group (a ``MultiOptimizer``).
+
+Superseded by ``bind(sched, optimizer, multipliers=...)`` (one optimizer,
+a factor per variable); kept until the trainer stops using it.
 """
 from __future__ import annotations
 
@@ -11,7 +15,7 @@ import keras
 import unisched
 from unisched.base import Schedule
 
-from .adapter import _attach
+from .adapter import bind
 from .schedule import (
     LearningRateSchedule,
     _schedule,
@@ -77,7 +81,7 @@ def group_optimizer(sched: Schedule | str,
                             f"keras.optimizers.Optimizer per call, got "
                             f"{opt!r}")
         made.append(opt)
-        _attach(group, opt, momentum, None)
+        bind(group, opt, momentum="auto" if momentum is True else momentum)
         return opt
 
     for pattern in multipliers:

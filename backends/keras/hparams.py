@@ -8,15 +8,16 @@ from typing import Any, Callable, Mapping
 
 import keras
 import tensorflow as tf
-from keras import ops
 from unisched.base import Schedule
 
+from unisched import _validate as check
+
 from .schedule import (
-    DTYPE,
     KerasOps,
     _constant,
     _eager_step,
     _schedule,
+    index,
 )
 
 # -- hyperparameters other than the learning rate ---------------------------
@@ -53,8 +54,8 @@ class ScheduledHyperparameter(float):
     Use :func:`bind_hparams` to create one.
     """
 
-    def __new__(cls, optimizer: Any, name: str,
-                schedule: Schedule | str) -> "ScheduledHyperparameter":
+    def __new__(cls, optimizer: Any, name: str, schedule: Schedule | str,
+                every: int = 1) -> "ScheduledHyperparameter":
         sched = _schedule(schedule, name)
         if sched.stateful:
             raise TypeError(f"{name} schedule must be stateless, "
@@ -63,15 +64,17 @@ class ScheduledHyperparameter(float):
         obj.optimizer = optimizer
         obj.name = name
         obj.schedule = sched
+        obj.every = check.integer("every", every, 1)
         return obj
 
     def value(self) -> Any:
-        """``schedule(optimizer.iterations)`` as a float32 tensor."""
+        """``schedule(optimizer.iterations // every)`` as a float32
+        tensor."""
         step = self.optimizer.iterations
         now = _eager_step(step)
         if now is not None:
-            return _constant(self.schedule(int(now)))
-        return self.schedule._eval(ops.cast(step, DTYPE), KerasOps)
+            return _constant(self.schedule(int(now) // self.every))
+        return self.schedule._eval(index(step, self.every), KerasOps)
 
     def __tf_tensor__(self, dtype: Any = None, name: Any = None) -> Any:
         value = self.value()
@@ -105,8 +108,7 @@ def _unwrap(optimizer: Any) -> keras.optimizers.Optimizer:
     if isinstance(optimizer, keras.optimizers.MultiOptimizer):
         raise TypeError("a MultiOptimizer has one learning rate per inner "
                         "optimizer: bind each of optimizer.optimizers, or "
-                        "build it with unisched.backends.keras."
-                        "group_optimizer")
+                        "use one optimizer and bind(..., multipliers=...)")
     if not isinstance(optimizer, keras.optimizers.Optimizer):
         raise TypeError(f"optimizer must be a keras.optimizers.Optimizer, "
                         f"got {type(optimizer).__module__}."
@@ -121,14 +123,35 @@ def _float_hparams(optimizer: Any) -> list[str]:
                   and k not in skip)
 
 
-def _scheduled(optimizer: Any, hparams: Mapping[str, Any]
+#: the contract's names -> Keras' spelling
+CANONICAL = {"momentum": "momentum", "beta1": "beta_1", "beta2": "beta_2",
+             "weight_decay": "weight_decay"}
+
+
+def spellings(optimizer: Any) -> dict[str, str]:
+    """Every hyperparameter ``bind`` can drive on ``optimizer``: canonical
+    name -> Keras attribute (the contract's names where they apply, else
+    Keras' own: ``rho``, ``epsilon``...).  ``weight_decay`` counts where
+    it is None too (a schedule switches decoupled decay on)."""
+    own = _float_hparams(optimizer)
+    out = {canon: native for canon, native in CANONICAL.items()
+           if native in own}
+    if getattr(optimizer, "weight_decay", 0.0) is None:
+        out["weight_decay"] = "weight_decay"
+    taken = set(out.values())
+    out.update((name, name) for name in own if name not in taken)
+    return out
+
+
+def _scheduled(optimizer: Any, hparams: Mapping[str, Any], every: int = 1
                ) -> dict[str, ScheduledHyperparameter]:
-    """Check ``hparams`` against ``optimizer`` and build the objects,
-    changing nothing yet (so a bad name leaves the optimizer as it was)."""
+    """Check ``hparams`` (Keras attribute -> schedule) against
+    ``optimizer`` and build the objects, changing nothing yet (so a bad
+    name leaves the optimizer as it was)."""
     if not isinstance(hparams, Mapping):
         raise TypeError(f"hparams must be a dict name -> schedule, "
                         f"got {hparams!r}")
-    valid = _float_hparams(optimizer)
+    valid = sorted(set(spellings(optimizer).values()))
     out = {}
     for name, sched in hparams.items():
         if name not in valid:
@@ -136,11 +159,12 @@ def _scheduled(optimizer: Any, hparams: Mapping[str, Any]
                 f"{type(optimizer).__name__} has no float hyperparameter "
                 f"{name!r}; it has {valid}")
         current = getattr(optimizer, name)
-        param = ScheduledHyperparameter(optimizer, name, sched)
+        param = ScheduledHyperparameter(optimizer, name, sched, every)
         if name == "momentum":
             # SGD and RMSprop keep velocity slots only if momentum != 0 at
             # build time; the graph needs them for every update.
-            if optimizer.built and current == 0:
+            if optimizer.built and float(current) == 0 \
+                    and not _has_velocity(optimizer):
                 raise ValueError(
                     f"{type(optimizer).__name__} was built with momentum="
                     f"{float(current)!r}, so it has no velocity slots; "
@@ -153,6 +177,12 @@ def _scheduled(optimizer: Any, hparams: Mapping[str, Any]
                     f"slots: start it above 0")
         out[name] = param
     return out
+
+
+def _has_velocity(optimizer: Any) -> bool:
+    # SGD keeps its slots in .momentums, RMSprop in ._momentums.
+    return bool(getattr(optimizer, "momentums", None)
+                or getattr(optimizer, "_momentums", None))
 
 
 def _config_without_schedules(self: Any) -> dict[str, Any]:

@@ -21,7 +21,7 @@ def _number(name: str, value: Any) -> float:
     try:
         out = float(np.asarray(ops.convert_to_numpy(value)))
     except (TypeError, ValueError):
-        raise TypeError(f"{name} must be a number, got {value!r}") from None
+        raise ValueError(f"{name} must be a number, got {value!r}") from None
     if not math.isfinite(out):
         raise ValueError(f"{name} must be finite, got {value!r}")
     return out
@@ -59,8 +59,9 @@ def _from_piecewise(obj: Any) -> Schedule:
                              f"(Keras compares it with the integer "
                              f"optimizer step), got {b!r}")
     values = [_number(f"values[{i}]", v) for i, v in enumerate(obj.values)]
+    # Keras' values are the core's rates.
     return unisched.PiecewiseConstantScheduler([int(b) for b in bounds],
-                                               values)
+                                               rates=values)
 
 
 def _from_polynomial(obj: Any) -> Schedule:
@@ -163,40 +164,58 @@ def from_native(obj: Any) -> Schedule:
     ====================================  ====================================
 
     A fractional ``decay_steps`` converts for the smooth Exponential and
-    InverseTime decays (folded into the factor).  Refused with
-    ``ValueError``: ``PolynomialDecay(cycle=True)``, negative powers,
-    alphas or rates, fractional periods or boundaries, ``t_mul < 1``.
+    InverseTime decays (folded into the factor).  Keras' schedules have no
+    momentum, so the converted ones have none.
+
+    Raises:
+        TypeError: ``obj`` is not exactly one of these types (a subclass
+            may compute anything); the message lists them.
+        ValueError: it is, but cannot be converted exactly
+            (``PolynomialDecay(cycle=True)``, negative powers, alphas or
+            rates, fractional periods or boundaries, ``t_mul < 1``...);
+            the message names the Keras class, the attribute, the value
+            and the reason.
 
     >>> import keras
     >>> from_native(keras.optimizers.schedules.CosineDecay(0.1, 100,
     ...                                                    alpha=0.1))
     CosineScheduler(max_update=100, base_lr=0.1, final_lr=0.010000000000000002)
     """
+    convert = _converters().get(type(obj))
+    if convert is None:
+        names = ", ".join(sorted(cls.__name__ for cls in _converters()))
+        raise TypeError(
+            f"from_native converts exactly these types (not subclasses): "
+            f"{names}; got {type(obj).__module__}."
+            f"{type(obj).__qualname__}")
+    try:
+        return convert(obj)
+    except (TypeError, ValueError) as err:
+        # Name the Keras object: the core's message names the unisched
+        # argument the value landed in.
+        raise ValueError(f"cannot convert {type(obj).__name__}"
+                         f"({_config(obj)}): {err}") from None
+
+
+def _config(obj: Any) -> Any:
+    try:
+        return obj.get_config()
+    except Exception:   # a half-built object: its class says enough
+        return "..."
+
+
+def _converters() -> dict[type, Any]:
+    """Exact type -> converter (``type(obj) is X``: a subclass may
+    compute anything)."""
     sch = keras.optimizers.schedules
-    if isinstance(obj, LearningRateSchedule):
-        return obj.schedule
-    converters = [
-        (sch.ExponentialDecay,
-         lambda o: _from_exponential(o, unisched.ExponentialScheduler)),
-        (sch.InverseTimeDecay,
-         lambda o: _from_exponential(o, unisched.InverseTimeScheduler)),
-        (sch.PiecewiseConstantDecay, _from_piecewise),
-        (sch.PolynomialDecay, _from_polynomial),
-        (sch.CosineDecayRestarts, _from_restarts),
-        (sch.CosineDecay, _from_cosine),
-    ]
-    for cls, convert in converters:
-        if isinstance(obj, cls):
-            try:
-                return convert(obj)
-            except (TypeError, ValueError) as err:
-                # Name the Keras object: the core's message names the
-                # unisched argument the value landed in.
-                raise type(err)(f"cannot convert {cls.__name__}"
-                                f"({obj.get_config()}): {err}") from None
-    raise TypeError(
-        f"from_native converts keras.optimizers.schedules ExponentialDecay, "
-        f"InverseTimeDecay, PiecewiseConstantDecay, PolynomialDecay, "
-        f"CosineDecay, CosineDecayRestarts and unisched's "
-        f"LearningRateSchedule; got {type(obj).__module__}."
-        f"{type(obj).__qualname__}")
+    return {
+        LearningRateSchedule: lambda o: o.schedule,
+        sch.ExponentialDecay:
+            lambda o: _from_exponential(o, unisched.ExponentialScheduler),
+        sch.InverseTimeDecay:
+            lambda o: _from_exponential(o, unisched.InverseTimeScheduler),
+        sch.PiecewiseConstantDecay: _from_piecewise,
+        sch.PolynomialDecay: _from_polynomial,
+        sch.CosineDecayRestarts: _from_restarts,
+        sch.CosineDecay: _from_cosine,
+    }

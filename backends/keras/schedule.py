@@ -11,6 +11,7 @@ import numpy as np
 import tensorflow as tf
 import unisched
 from keras import ops
+from unisched import _validate as check
 from unisched._ops import ScalarOps
 from unisched.base import Schedule
 from unisched.plateau import ReduceOnPlateau
@@ -116,6 +117,13 @@ def _eager_step(step: Any) -> float | None:
     return float(value) if value.ndim == 0 else None
 
 
+def index(step: Any, every: int) -> Any:
+    """``floor(step / every)`` as a float32 tensor (the schedule's
+    argument in the graph)."""
+    t = ops.cast(step, DTYPE)
+    return t if every == 1 else ops.floor(t / every)
+
+
 def _constant(value: float) -> Any:
     # tf.constant: keras.ops.convert_to_tensor costs ~15x more eagerly.
     return tf.constant(value, dtype=DTYPE)
@@ -153,8 +161,14 @@ class LearningRateSchedule(keras.optimizers.schedules.LearningRateSchedule):
     ``'state'`` for ReduceOnPlateau), so the schedule round-trips through
     ``model.save`` / ``keras.models.load_model``.
 
+    With ``every=n`` the schedule is called with ``floor(step / n)``
+    instead (a unit of ``n`` optimizer steps: an epoch, or one real update
+    of ``gradient_accumulation_steps`` micro-batches); ``get_config``
+    keeps it.
+
     Args:
         schedule: a unisched schedule or a spec string.
+        every: optimizer steps per schedule step (an integer >= 1).
 
     >>> import keras
     >>> lr = LearningRateSchedule("cosine(max_update=100, base_lr=0.1)")
@@ -163,9 +177,10 @@ class LearningRateSchedule(keras.optimizers.schedules.LearningRateSchedule):
     0.05
     """
 
-    def __init__(self, schedule: Schedule | str) -> None:
+    def __init__(self, schedule: Schedule | str, every: int = 1) -> None:
         super().__init__()
         self.schedule = _schedule(schedule, "schedule")
+        self.every = check.integer("every", every, 1)
         self._scale = None
         if isinstance(self.schedule, ReduceOnPlateau):
             self._scale = keras.Variable(
@@ -184,10 +199,10 @@ class LearningRateSchedule(keras.optimizers.schedules.LearningRateSchedule):
         if now is not None:
             scale = None if self._scale is None \
                 else float(np.asarray(self._scale.value))
-            value = self._formula(scale)(now, ScalarOps)
+            value = self._formula(scale)(now // self.every, ScalarOps)
             return _constant(float(value))
         scale = None if self._scale is None else self._scale.value
-        return self._formula(scale)(ops.cast(step, DTYPE), KerasOps)
+        return self._formula(scale)(index(step, self.every), KerasOps)
 
     # -- ReduceOnPlateau ----------------------------------------------------
     def observe(self, metric: float, step: int = 0) -> bool:
@@ -203,6 +218,8 @@ class LearningRateSchedule(keras.optimizers.schedules.LearningRateSchedule):
     # -- serialization ------------------------------------------------------
     def get_config(self) -> dict[str, Any]:
         config = {"schedule": self.schedule.to_config()}
+        if self.every != 1:
+            config["every"] = self.every
         if self.schedule.stateful:
             config["state"] = self.schedule.state_dict()
         return config
@@ -212,7 +229,8 @@ class LearningRateSchedule(keras.optimizers.schedules.LearningRateSchedule):
         sched = unisched.from_config(config["schedule"])
         if "state" in config:
             sched.load_state_dict(config["state"])
-        return cls(sched)
+        return cls(sched, config.get("every", 1))
 
     def __repr__(self) -> str:
-        return f"LearningRateSchedule({self.schedule.to_spec()})"
+        every = f", every={self.every}" if self.every != 1 else ""
+        return f"LearningRateSchedule({self.schedule.to_spec()}{every})"
