@@ -5,6 +5,7 @@ reader.  :func:`unisched.app.data.load_fashion_mnist` builds the dataset.
 
 from __future__ import annotations
 
+import contextlib
 import gzip
 import hashlib
 import http.client
@@ -17,7 +18,7 @@ import urllib.parse
 import urllib.request
 import zlib
 from pathlib import Path
-from typing import Mapping, Sequence
+from typing import Iterator, Mapping, Sequence
 
 import numpy as np
 
@@ -47,10 +48,21 @@ FASHION_MNIST_SHA256: Mapping[str, str] = {
         "67da17c76eaffca5446c3361aaab5c3cd6d1c2608764d35dfb1850b086bf8dd5",
 }
 
+#: The files' sizes in bytes (from the same record); a mirror that sends
+#: more is cut off there instead of filling the disk.
+FASHION_MNIST_SIZES: Mapping[str, int] = {
+    "train-images-idx3-ubyte.gz": 26421880,
+    "train-labels-idx1-ubyte.gz": 29515,
+    "t10k-images-idx3-ubyte.gz": 4422102,
+    "t10k-labels-idx1-ubyte.gz": 5148,
+}
+
+#: HTTPS first; the plain-HTTP bucket is the fallback (the checksums guard
+#: either way).
 FASHION_MNIST_MIRRORS: tuple[str, ...] = (
-    "http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/",
     "https://raw.githubusercontent.com/zalandoresearch/fashion-mnist/"
     "master/data/fashion/",
+    "http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/",
 )
 
 FASHION_MNIST_CLASSES: tuple[str, ...] = (
@@ -169,8 +181,10 @@ class _BadDownload(Exception):
     """A mirror answered, but with the wrong bytes (short or altered)."""
 
 
-def _fetch(url: str, dest: Path, expected: str, timeout: float) -> None:
-    """Download ``url`` to ``dest`` atomically, verifying its SHA-256.
+def _fetch(url: str, dest: Path, expected: str, limit: int,
+           timeout: float) -> None:
+    """Download ``url`` to ``dest`` atomically, verifying its SHA-256 and
+    reading at most ``limit`` bytes.
 
     The bytes go to a hidden temporary file in the destination directory
     (``unisched._io.atomic_path``: an atomic rename on the same
@@ -183,10 +197,17 @@ def _fetch(url: str, dest: Path, expected: str, timeout: float) -> None:
         with open(tmp, "wb") as out, \
                 urllib.request.urlopen(url, timeout=timeout) as resp:
             declared = resp.headers.get("Content-Length")
+            if declared is not None and declared.isdigit() \
+                    and int(declared) > limit:
+                raise _BadDownload(f"announced {declared} bytes, the file "
+                                   f"has {limit}")
             for chunk in iter(lambda: resp.read(_CHUNK), b""):
+                size += len(chunk)
+                if size > limit:
+                    raise _BadDownload(f"sent more than the file's {limit} "
+                                       f"bytes; stopped reading")
                 digest.update(chunk)
                 out.write(chunk)
-                size += len(chunk)
             out.flush()
             os.fsync(out.fileno())
         # http.client's read(amt) returns b"" on a dropped connection
@@ -241,6 +262,7 @@ def download_fashion_mnist(
         root: str | os.PathLike[str] | None = None, *,
         mirrors: Sequence[str] | None = None,
         sha256: Mapping[str, str] | None = None,
+        sizes: Mapping[str, int] | None = None,
         timeout: float = 30.0,
         download: bool = True) -> Path:
     """Make sure the four Fashion-MNIST ``.gz`` files are cached.
@@ -250,7 +272,9 @@ def download_fashion_mnist(
     files are fetched from the mirrors in order (urllib, one ``timeout``
     per request).  A download is written to a temporary file next to its
     destination, verified, then renamed, so the cache never holds a
-    partial or corrupt file under its real name.
+    partial or corrupt file under its real name.  Processes sharing the
+    cache take turns (a lock file in the cache folder), so one never
+    deletes a copy another has just verified.
 
     Args:
         root: cache root (see :func:`data_dir`); files go into its
@@ -259,6 +283,8 @@ def download_fashion_mnist(
             name.  Defaults to :data:`FASHION_MNIST_MIRRORS`.
         sha256: file name -> expected hex SHA-256 for all four files.
             Defaults to :data:`FASHION_MNIST_SHA256`.
+        sizes: file name -> the most bytes a download may have.
+            Defaults to :data:`FASHION_MNIST_SIZES`.
         timeout: socket timeout per request, in seconds.
         download: if False, never touch the network; missing files
             raise immediately.
@@ -286,8 +312,52 @@ def download_fashion_mnist(
             or not timeout > 0:
         raise ValueError(f"timeout must be a positive number of seconds, "
                          f"got {timeout!r}")
+    limits = _check_sizes(FASHION_MNIST_SIZES if sizes is None else sizes)
     directory = data_dir(root) / _FASHION_SUBDIR
+    with _cache_lock(directory, create=download):
+        _repair(directory, expected, limits, urls, timeout, download)
+    return directory
 
+
+def _check_sizes(sizes: Mapping[str, int]) -> dict[str, int]:
+    out = {}
+    for name in FASHION_MNIST_FILES:
+        value = sizes.get(name) if isinstance(sizes, Mapping) else None
+        if isinstance(value, bool) or not isinstance(value, int) \
+                or value < 1:
+            raise ValueError(f"sizes[{name!r}] must be a positive number "
+                             f"of bytes, got {value!r}")
+        out[name] = value
+    return out
+
+
+@contextlib.contextmanager
+def _cache_lock(directory: Path, create: bool) -> Iterator[None]:
+    """Hold a lock file beside ``directory`` (``.fashion-mnist.lock``)
+    while the cache is checked and repaired (POSIX ``flock``; elsewhere
+    the atomic renames alone protect it)."""
+    if not directory.is_dir() and not create:
+        yield
+        return
+    directory.mkdir(parents=True, exist_ok=True)
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - Windows
+        yield
+        return
+    with open(directory.parent / f".{directory.name}.lock", "a") as handle:
+        fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+
+
+def _repair(directory: Path, expected: dict[str, str],
+            limits: dict[str, int], urls: list[str], timeout: float,
+            download: bool) -> None:
+    """Verify the cached files, fetch the missing ones; raise
+    DatasetUnavailableError for what is still missing."""
     missing: list[str] = []
     notes: dict[str, list[str]] = {}
     for name in FASHION_MNIST_FILES:
@@ -315,7 +385,8 @@ def download_fashion_mnist(
                     log.append(f"{url}: skipped, host unreachable earlier")
                     continue
                 try:
-                    _fetch(url, directory / name, expected[name], timeout)
+                    _fetch(url, directory / name, expected[name],
+                           limits[name], timeout)
                 except _BadDownload as exc:
                     log.append(f"{url}: {exc}")
                 except (OSError, http.client.HTTPException) as exc:
@@ -343,7 +414,6 @@ def download_fashion_mnist(
             parts.append("What went wrong:\n" + "\n".join(details))
         parts.append(_manual_instructions(directory, missing, urls))
         raise DatasetUnavailableError("\n".join(parts), missing, directory)
-    return directory
 
 
 # ------------------------------------------------------------ IDX parsing
