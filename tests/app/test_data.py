@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from unisched.app import data
+from unisched.app import data, fashion
 from unisched.app.data import (
     DatasetUnavailableError,
     Dataset,
@@ -377,11 +377,76 @@ def test_loader_rejects_inconsistent_files(server, tmp_path, kwargs,
     assert bad_file in str(info.value) and fragment in str(info.value)
 
 
+# The official files: SHA-256 and size in bytes, as recorded by TensorFlow
+# Datasets (url_checksums/fashion_mnist.txt), written out here by hand so
+# that an edit to any constant in unisched/app/fashion.py fails a test.
+OFFICIAL = {
+    "train-images-idx3-ubyte.gz": (
+        "3aede38d61863908ad78613f6a32ed271626dd12800ba2636569512369268a84",
+        26421880),
+    "train-labels-idx1-ubyte.gz": (
+        "a04f17134ac03560a47e3764e11b92fc97de4d1bfaf8ba1a3aa29af54cc90845",
+        29515),
+    "t10k-images-idx3-ubyte.gz": (
+        "346e55b948d973a97e58d2351dde16a484bd415d4595297633bb08f03db6a073",
+        4422102),
+    "t10k-labels-idx1-ubyte.gz": (
+        "67da17c76eaffca5446c3361aaab5c3cd6d1c2608764d35dfb1850b086bf8dd5",
+        5148),
+}
+
+
+def test_default_digests_and_sizes():
+    assert tuple(OFFICIAL) == FASHION_MNIST_FILES
+    assert dict(fashion.FASHION_MNIST_SHA256) == {
+        name: sha for name, (sha, _) in OFFICIAL.items()}
+    assert dict(fashion.FASHION_MNIST_SIZES) == {
+        name: size for name, (_, size) in OFFICIAL.items()}
+    assert data.FASHION_MNIST_SHA256 is fashion.FASHION_MNIST_SHA256
+
+
+def test_default_path_checks_the_official_digests(server, tmp_path):
+    # No sha256 argument: the generated files are not the official ones,
+    # so every one is rejected against the pinned digest, named in full.
+    url = server.add("m1", GOOD)
+    with pytest.raises(DatasetUnavailableError) as info:
+        download_fashion_mnist(tmp_path, mirrors=[url], timeout=5)
+    assert list(info.value.missing) == list(FASHION_MNIST_FILES)
+    msg = str(info.value)
+    for name, (sha, _) in OFFICIAL.items():
+        assert (f"{url}{name}: SHA-256 mismatch: expected {sha}, "
+                f"got {GOOD_SHA[name]}") in msg
+    assert cache_listing(tmp_path) == []
+
+
+def test_default_path_uses_the_module_constants(server, monkeypatch,
+                                                 tmp_path):
+    # With the module constant set to the generated files' digests the
+    # same call (no sha256 argument) accepts them ...
+    url = server.add("m1", GOOD)
+    monkeypatch.setattr(fashion, "FASHION_MNIST_SHA256", dict(GOOD_SHA))
+    folder = download_fashion_mnist(tmp_path, mirrors=[url], timeout=5)
+    assert sorted(os.listdir(folder)) == sorted(FASHION_MNIST_FILES)
+    # ... and one wrong default digest makes its correct file be rejected,
+    # also when it is already in the cache.
+    name = "train-labels-idx1-ubyte.gz"
+    wrong = OFFICIAL[name][0]
+    monkeypatch.setattr(fashion, "FASHION_MNIST_SHA256",
+                        dict(GOOD_SHA, **{name: wrong}))
+    with pytest.raises(DatasetUnavailableError) as info:
+        download_fashion_mnist(tmp_path, mirrors=[url], timeout=5)
+    assert list(info.value.missing) == [name]
+    msg = str(info.value)
+    assert (f"cached copy had SHA-256 {GOOD_SHA[name]}, expected "
+            f"{wrong}; deleted it") in msg
+    assert f"SHA-256 mismatch: expected {wrong}, got {GOOD_SHA[name]}" in msg
+    assert name not in cache_listing(tmp_path)
+
+
 def test_default_constants():
-    assert set(data.FASHION_MNIST_SHA256) == set(FASHION_MNIST_FILES)
-    assert data.FASHION_MNIST_SHA256["train-images-idx3-ubyte.gz"] == (
-        "3aede38d61863908ad78613f6a32ed271626dd12800ba2636569512369268a84")
-    assert data.FASHION_MNIST_MIRRORS[0] == (
+    assert data.FASHION_MNIST_MIRRORS == (
+        "https://raw.githubusercontent.com/zalandoresearch/fashion-mnist/"
+        "master/data/fashion/",
         "http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/")
     assert data.FASHION_MNIST_CLASSES == (
         "t-shirt", "trouser", "pullover", "dress", "coat", "sandal",
