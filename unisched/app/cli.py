@@ -20,6 +20,7 @@ from typing import Sequence
 
 import numpy as np
 
+from .._io import output_set
 from ..presets import d2l_chapter
 from ..spec import parse
 
@@ -87,7 +88,6 @@ def cmd_plot(args: argparse.Namespace) -> int:
 def cmd_demo(args: argparse.Namespace) -> int:
     schedules = d2l_chapter()
     steps = args.steps
-    os.makedirs(args.out, exist_ok=True)
     shown = [0, 1, 4, 5, 10, 15, 16, 20, 29]
     shown = [s for s in shown if s < steps]
     width = max(len(n) for n in schedules)
@@ -96,20 +96,23 @@ def cmd_demo(args: argparse.Namespace) -> int:
     for name, sched in schedules.items():
         row = "".join(f"{v:9.4f}" for v in sched.values(shown))
         print(f"{name:<{width}}{row}")
-    path = os.path.join(args.out, "schedules.png")
-    _figure_for(schedules, steps, path, "d2l chapter schedules")
-    print(f"wrote {path}")
     # The main job: one schedule, the same update by update, in each
     # framework (batch 64 gives 24 updates per epoch on the digits).
     from .compare import check_frameworks, compare
     from .data import load_dataset
+    frameworks = check_frameworks(args.frameworks)
     sched = parse(DEMO_SCHEDULE)
-    print(f"\nTraining LeNet on the embedded digits with {sched.to_spec()}")
-    compare(check_frameworks(args.frameworks), sched,
-            load_dataset("digits"), args.epochs, args.out, batch_size=64)
+    with output_set(args.out) as stage:
+        _figure_for(schedules, steps, os.path.join(stage, "schedules.png"),
+                    "d2l chapter schedules")
+        print(f"\nTraining LeNet on the embedded digits with "
+              f"{sched.to_spec()}")
+        compare(frameworks, sched, load_dataset("digits"), args.epochs,
+                stage, batch_size=64)
     with open(os.path.join(args.out, "summary.md")) as handle:
         print(handle.read())
-    print(f"wrote {os.path.join(args.out, 'compare.png')}")
+    for name in ("schedules.png", "compare.png"):
+        print(f"wrote {os.path.join(args.out, name)}")
     return 0
 
 
@@ -149,24 +152,27 @@ def _train_options(args: argparse.Namespace) -> dict:
 
 def cmd_train(args: argparse.Namespace) -> int:
     from .compare import plot_runs, train, write_run
-    data = _data(args)
-    rec = train(args.framework, parse(args.schedule), data, args.epochs,
-                **_train_options(args))
-    paths = write_run(rec, args.out, args.framework)
-    figure = os.path.join(args.out, f"{args.framework}.png")
-    plot_runs({args.framework: rec}, figure,
-              f"{args.schedule} on {data.name}")
-    for path in paths + [figure]:
-        print(f"wrote {path}")
+    with output_set(args.out) as stage:
+        data = _data(args)
+        rec = train(args.framework, parse(args.schedule), data, args.epochs,
+                    **_train_options(args))
+        names = [os.path.basename(p)
+                 for p in write_run(rec, stage, args.framework)]
+        names.append(f"{args.framework}.png")
+        plot_runs({args.framework: rec}, os.path.join(stage, names[-1]),
+                  f"{args.schedule} on {data.name}")
+    for name in names:
+        print(f"wrote {os.path.join(args.out, name)}")
     return 0
 
 
 def cmd_compare(args: argparse.Namespace) -> int:
     from .compare import check_frameworks, compare
     frameworks = check_frameworks(args.frameworks)
-    data = _data(args)
-    runs = compare(frameworks, parse(args.schedule), data, args.epochs,
-                   args.out, **_train_options(args))
+    with output_set(args.out) as stage:
+        data = _data(args)
+        runs = compare(frameworks, parse(args.schedule), data, args.epochs,
+                       stage, **_train_options(args))
     with open(os.path.join(args.out, "summary.md")) as handle:
         print(handle.read())
     print(f"wrote {os.path.join(args.out, 'compare.png')} and metrics of "
@@ -179,28 +185,29 @@ def cmd_lr_find(args: argparse.Namespace) -> int:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from .compare import backend
     from ..plot import save_figure
-    data = _data(args)
-    result = backend(args.framework).lr_find(
-        data, start_lr=args.start_lr, end_lr=args.end_lr,
-        num_it=args.num_it, batch_size=args.batch_size,
-        optimizer=args.optimizer, momentum=args.momentum, seed=args.seed)
-    print(f"lr finder ({args.framework}, {data.name}): "
-          f"{len(result.lrs)} updates, stopped: {result.stop_reason}")
-    for name in ("minimum", "steep", "valley", "slide"):
-        suggestion = result.suggestions.get(name)
-        value = f"{suggestion.lr:.3g}" if suggestion else \
-            "n/a (the sweep stopped too early for this rule)"
-        print(f"{name:>8}: {value}")
-    os.makedirs(args.out, exist_ok=True)
-    path = os.path.join(args.out, f"lr_find_{args.framework}.png")
-    ax = result.plot()
-    save_figure(ax.figure, path)
-    plt.close(ax.figure)
-    result.to_json(os.path.join(args.out,
-                                f"lr_find_{args.framework}.json"))
-    print(f"wrote {path}")
+    from .compare import backend
+    with output_set(args.out) as stage:
+        data = _data(args)
+        result = backend(args.framework).lr_find(
+            data, start_lr=args.start_lr, end_lr=args.end_lr,
+            num_it=args.num_it, batch_size=args.batch_size,
+            optimizer=args.optimizer, momentum=args.momentum,
+            seed=args.seed)
+        print(f"lr finder ({args.framework}, {data.name}): "
+              f"{len(result.lrs)} updates, stopped: {result.stop_reason}")
+        for name in ("minimum", "steep", "valley", "slide"):
+            suggestion = result.suggestions.get(name)
+            value = f"{suggestion.lr:.3g}" if suggestion else \
+                "n/a (the sweep stopped too early for this rule)"
+            print(f"{name:>8}: {value}")
+        figure = f"lr_find_{args.framework}.png"
+        ax = result.plot()
+        save_figure(ax.figure, os.path.join(stage, figure))
+        plt.close(ax.figure)
+        result.to_json(os.path.join(stage,
+                                    f"lr_find_{args.framework}.json"))
+    print(f"wrote {os.path.join(args.out, figure)}")
     return 0
 
 
@@ -208,13 +215,14 @@ def cmd_chapter(args: argparse.Namespace) -> int:
     from .chapter import ChapterError
     from .report import render_chapter
     try:
-        path = render_chapter(args.out, data=args.data, epochs=args.epochs,
-                              frameworks=args.frameworks, limit=args.limit,
-                              num_it=args.num_it)
+        with output_set(args.out) as stage:
+            path = render_chapter(stage, data=args.data, epochs=args.epochs,
+                                  frameworks=args.frameworks,
+                                  limit=args.limit, num_it=args.num_it)
     except ChapterError as err:
         print(f"unisched chapter: error: {err}", file=sys.stderr)
         return 1
-    print(f"wrote {path}")
+    print(f"wrote {os.path.join(args.out, os.path.relpath(path, stage))}")
     return 0
 
 
