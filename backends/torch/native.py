@@ -1,26 +1,46 @@
-"""Convert PyTorch's own schedulers into the equal unisched schedule.
+"""Convert PyTorch's own schedulers into the equal unisched schedule
+(:func:`from_native`; ``SequentialLR`` / ``ChainedScheduler`` through
+:data:`.composite.COMPOSITE`).
 """
 from __future__ import annotations
 
 import math
 import numbers
+import re
 from collections import Counter
 from typing import Any, Sequence
 
 import unisched
 from torch.optim import lr_scheduler as _tl
 from unisched import _validate as check
-from unisched._cache import BLOCK, StepCache  # noqa: F401 (public)
 from unisched.base import Schedule
 
-from .adapter import (
-    LRScheduler,
-)
+from .adapter import LRScheduler
+from .composite import COMPOSITE
 
-# -- from_native ---------------------------------------------------------
 
 def _name(obj: Any) -> str:
     return type(obj).__name__
+
+
+def _build(obj: Any, cls: type, args: dict[str, tuple[str, Any]],
+           **fixed: Any) -> Schedule:
+    """``cls(**args values, **fixed)``, where ``args`` maps each unisched
+    argument to ``(torch attribute, value)``: an error of the unisched
+    constructor is re-raised naming the torch class and attribute."""
+    try:
+        return cls(**{k: v for k, (_, v) in args.items()}, **fixed)
+    except (TypeError, ValueError) as err:
+        text = str(err)
+        hits = [(m.start(), k) for k in args
+                if (m := re.search(rf"\b{k}\b", text))]
+        if hits:
+            attr, value = args[min(hits)[1]]
+            what = f"{attr}={value!r}"
+        else:
+            what = ", ".join(f"{a}={v!r}" for a, v in args.values())
+        raise ValueError(f"{_name(obj)} {what} cannot be converted: "
+                         f"{text}") from None
 
 
 def _one(obj: Any, what: str, values: Sequence[Any]) -> float:
@@ -169,20 +189,22 @@ def _constant_lr(obj) -> Schedule:
                                                [base * factor, base])
 
 
-def _momentums(obj, default_base: float, default_max: float
-               ) -> dict[str, float]:
-    if not getattr(obj, "cycle_momentum", False):
-        # PyTorch leaves momentum alone: the converted schedule carries
-        # unisched's defaults, which bind() drives unless told not to.
-        return dict(base_momentum=default_base, max_momentum=default_max)
+def _momentums(obj) -> tuple[dict[str, Any], bool]:
+    """The momentum arguments and ``cycle_momentum``: PyTorch with
+    ``cycle_momentum=False`` leaves momentum alone, and so does a bound
+    schedule converted with ``cycle_momentum=False``."""
+    if not obj.cycle_momentum:
+        return {}, False
     if hasattr(obj, "base_momentums"):
         bases, maxes = obj.base_momentums, obj.max_momentums
     else:
         groups = obj.optimizer.param_groups
         bases = [g["base_momentum"] for g in groups]
         maxes = [g["max_momentum"] for g in groups]
-    return dict(base_momentum=_one(obj, "base_momentum", bases),
-                max_momentum=_one(obj, "max_momentum", maxes))
+    return {"base_momentum": ("base_momentum",
+                              _one(obj, "base_momentum", bases)),
+            "max_momentum": ("max_momentum",
+                             _one(obj, "max_momentum", maxes))}, True
 
 
 def _cyclic_lr(obj) -> Schedule:
@@ -201,10 +223,13 @@ def _cyclic_lr(obj) -> Schedule:
                          f"to convert, got a cycle of {total} steps with "
                          f"up ratio {ratio}")
     gamma = float(obj.gamma) if obj.mode == "exp_range" else 1.0
-    return unisched.CyclicScheduler(
-        base, peak, step_size_up=up,
-        step_size_down=None if up == down else down, mode=obj.mode,
-        gamma=gamma, **_momentums(obj, 0.8, 0.9))
+    moms, cycle = _momentums(obj)
+    return _build(obj, unisched.CyclicScheduler, {
+        "base_lr": ("base_lr", base), "max_lr": ("max_lr", peak),
+        "step_size_up": ("step_size_up", up),
+        "step_size_down": ("step_size_down", None if up == down else down),
+        "mode": ("mode", obj.mode), "gamma": ("gamma", gamma), **moms},
+        cycle_momentum=cycle)
 
 
 def _one_cycle_lr(obj) -> Schedule:
@@ -226,19 +251,25 @@ def _one_cycle_lr(obj) -> Schedule:
         if float(candidate * total) - 1 == end:
             pct = candidate
             break
-    return unisched.OneCycleScheduler(
-        peak, total, pct_start=pct, anneal=anneal,
-        div_factor=peak / initial, final_div_factor=initial / low,
-        three_phase=len(phases) == 3, style="torch",
-        **_momentums(obj, 0.85, 0.95))
+    moms, cycle = _momentums(obj)
+    return _build(obj, unisched.OneCycleScheduler, {
+        "max_lr": ("max_lr", peak), "max_update": ("total_steps", total),
+        "pct_start": ("pct_start", pct),
+        "div_factor": ("div_factor", peak / initial if initial else
+                       math.inf),
+        "final_div_factor": ("final_div_factor",
+                             initial / low if low else math.inf), **moms},
+        anneal=anneal, three_phase=len(phases) == 3, style="torch",
+        cycle_momentum=cycle)
 
 
 def _warm_restarts(obj) -> Schedule:
     base = _one(obj, "base_lrs", obj.base_lrs)
-    return unisched.CosineRestartsScheduler(
-        first_cycle=_int(obj, "T_0", obj.T_0, 1), base_lr=base,
-        final_lr=float(obj.eta_min),
-        cycle_mult=float(_int(obj, "T_mult", obj.T_mult, 1)))
+    return _build(obj, unisched.CosineRestartsScheduler, {
+        "first_cycle": ("T_0", _int(obj, "T_0", obj.T_0, 1)),
+        "base_lr": ("lr", base), "final_lr": ("eta_min", obj.eta_min),
+        "cycle_mult": ("T_mult", float(_int(obj, "T_mult", obj.T_mult,
+                                            1)))})
 
 
 _CONVERTERS = {
@@ -280,11 +311,16 @@ def from_native(obj: Any, *, horizon: int | None = None) -> Schedule:
     LRScheduler (this module's)     its schedule
     ==============================  =======================================
 
-    Limits, each raising ``ValueError``: param groups with different base
-    rates (one schedule cannot hold them; the message gives the
+    Types are matched exactly: other classes (``LambdaLR``,
+    ``ReduceLROnPlateau``, subclasses of the above) raise ``TypeError``
+    listing the supported ones; ``SequentialLR`` / ``ChainedScheduler``
+    convert where :data:`.composite.COMPOSITE` has a converter.  What a
+    supported type holds but no schedule can express raises
+    ``ValueError`` naming the class, the attribute and the value: param
+    groups with different base rates (the message gives the
     multipliers), ``CyclicLR`` with a custom ``scale_fn``, non-integer
-    step sizes.  Other classes (``LambdaLR``, ``SequentialLR``,
-    ``ReduceLROnPlateau``, subclasses) raise ``TypeError``.
+    step sizes, a value the unisched schedule refuses (say
+    ``CyclicLR(max_momentum=5)``).
 
     ``CosineAnnealingLR`` equals ``CosineScheduler(T_max, base, eta_min)``
     for ``k <= T_max``; after ``T_max`` PyTorch's rate rises again
@@ -292,9 +328,11 @@ def from_native(obj: Any, *, horizon: int | None = None) -> Schedule:
     Pass ``horizon`` (a number of updates) to get a ``join`` of falling
     and rising half-cosines equal to PyTorch on ``0 .. horizon - 1``.
     ``OneCycleLR`` is equal on the ``total_steps`` updates it allows
-    (PyTorch raises after that).  Without ``cycle_momentum`` the cyclic
-    conversions carry unisched's default momentum cycle; bind with
-    ``cycle_momentum=False`` to leave momentum alone, as PyTorch did.
+    (PyTorch raises after that).  ``CyclicLR`` / ``OneCycleLR`` carry
+    their momentum behaviour: with ``cycle_momentum=True`` the result's
+    ``momentum`` is their cycle, with ``False`` it is built with
+    ``cycle_momentum=False``, so ``bind`` leaves momentum alone as they
+    do.
 
     Args:
         obj: a PyTorch scheduler.
@@ -310,26 +348,25 @@ def from_native(obj: Any, *, horizon: int | None = None) -> Schedule:
     """
     if horizon is not None:
         horizon = check.integer("horizon", horizon, 1)
-    if isinstance(obj, LRScheduler):
-        if obj.multipliers is not None and \
-                any(m != 1.0 for m in obj.multipliers):
+    kind = type(obj)
+    if kind is LRScheduler:
+        if obj._factors_now is not None and \
+                any(f != 1.0 for f in obj._factors_now):
             raise ValueError(f"this LRScheduler scales its groups by "
-                             f"{obj.multipliers}; its schedule is "
+                             f"{obj._factors_now}; its schedule is "
                              f"obj.schedule")
         return obj.schedule
-    kind = type(obj)
+    if kind in COMPOSITE:
+        return COMPOSITE[kind](obj, from_native)
     if kind is _tl.CosineAnnealingLR:
         return _cosine_annealing_lr(obj, horizon)
     if kind in _CONVERTERS:
         return _CONVERTERS[kind](obj)
-    names = sorted(k.__name__ for k in _CONVERTERS) + ["CosineAnnealingLR"]
-    if isinstance(obj, _tl.LRScheduler) or \
-            isinstance(obj, _tl.ReduceLROnPlateau):
-        raise TypeError(
-            f"from_native cannot convert {kind.__module__}."
-            f"{kind.__qualname__} exactly (code-defined, chained or "
-            f"metric-driven schedulers, and subclasses, are not pure "
-            f"functions of the step); convertible: {', '.join(sorted(names))}"
-            f" (for ReduceLROnPlateau use unisched.ReduceOnPlateau)")
-    raise TypeError(f"from_native takes a torch.optim.lr_scheduler "
-                    f"scheduler, got {kind.__module__}.{kind.__qualname__}")
+    names = sorted([k.__name__ for k in (*_CONVERTERS, *COMPOSITE)]
+                   + ["CosineAnnealingLR", "LRScheduler (unisched's)"])
+    raise TypeError(
+        f"from_native converts exactly these types (not subclasses): "
+        f"{', '.join(names)}; got {kind.__module__}.{kind.__qualname__}"
+        f" (code-defined, metric-driven schedulers and subclasses are "
+        f"not pure functions of the step; for ReduceLROnPlateau use "
+        f"unisched.ReduceOnPlateau)")

@@ -49,12 +49,20 @@ def _sgd(count: int = 1, **kwargs) -> tuple[torch.optim.SGD, list]:
                            **kwargs), ws
 
 
-def _applied(opt, ws, sch, updates: int, per_step: int = 1) -> np.ndarray:
+def _applied(opt, ws, sch, updates: int, per_step: int = 1,
+             want=None, observe_at=()) -> np.ndarray:
     """The rate each group applied at each update: weights start at 0,
     gradient 1, so the weight after the update is -lr.  The scheduler is
-    stepped after every ``per_step`` updates (an epoch)."""
+    stepped after every ``per_step`` updates (an epoch).  ``want(k)``, if
+    given, is recorded just before update k (the value the schedule has
+    then; a plateau schedule changes as it observes): the result is then
+    ``(applied, wanted)``.  A rising metric is observed after each update
+    in ``observe_at``."""
     out = np.zeros((updates, len(ws)))
+    wanted = []
     for k in range(updates):
+        if want is not None:
+            wanted.append(want(k))
         for w in ws:
             with torch.no_grad():
                 w.zero_()
@@ -63,41 +71,76 @@ def _applied(opt, ws, sch, updates: int, per_step: int = 1) -> np.ndarray:
         out[k] = [-w.item() for w in ws]
         if (k + 1) % per_step == 0:
             sch.step()
-    return out
+        if k in observe_at:
+            sch.observe(float(k))
+    return out if want is None else (out, np.array(wanted))
 
 
 # -- applied-rate parity over the whole catalog --------------------------
+#
+# A window over which the rate never changes cannot show an update that
+# used the wrong step; every catalog window below holds a change of rate:
+# schedules that change late get a longer window, plateau schedules are
+# cut during the run (a rising metric), and schedules constant for good
+# are joined to a second piece.
+
+PLATEAU_CUTS = tuple(range(20, 26))  # patience <= 2: at least two cuts
+
+
+def _case(name, seed, spe=1):
+    """``(sched, updates, observe_at)`` for the catalog schedule: update
+    k uses ``sched(k // spe)``, and its rate changes within the run."""
+    sched = draw(name, seed)
+    if sched.stateful:
+        return sched, UPDATES, PLATEAU_CUTS
+    values = sched.values(np.arange(50 * UPDATES) // spe)
+    change = np.flatnonzero(values != values[0])
+    if change.size:
+        return sched, max(UPDATES, int(change[0]) + 10), ()
+    other = us.ConstantScheduler(0.5 * values[0] + 0.1)
+    return us.join([sched, other], [UPDATES // (2 * spe)]), UPDATES, ()
+
+
+def _assert_changes(values):
+    assert np.ptp(values) > 0, "a constant window tests nothing"
+
 
 @pytest.mark.parametrize("name, seed", samples(3))
 def test_applied_rate_is_sched_of_k(name, seed):
-    sched = draw(name, seed)
+    sched, updates, cuts = _case(name, seed)
     opt, ws = _sgd()
-    sch = ust.bind(sched, opt, cycle_momentum=False)
-    got = _applied(opt, ws, sch, UPDATES)[:, 0]
-    np.testing.assert_allclose(got, sched.values(np.arange(UPDATES)),
-                               rtol=RTOL, atol=0)
+    sch = ust.bind(sched, opt, momentum=False)
+    got, want = _applied(opt, ws, sch, updates, want=sched,
+                         observe_at=cuts)
+    _assert_changes(want)
+    np.testing.assert_allclose(got[:, 0], want, rtol=RTOL, atol=0)
 
 
 @pytest.mark.parametrize("name, seed", samples(3))
-def test_applied_rate_unit_epoch(name, seed):
-    sched = draw(name, seed)
+@pytest.mark.parametrize("per_update", [False, True])
+def test_applied_rate_unit_epoch(name, seed, per_update):
+    # PyTorch style: step() once per epoch; or, with steps_per_epoch,
+    # step() after every update.  Either way update k uses sched(k // spe).
     spe = 1 + seed * 3  # 1, 4, 7 updates per epoch
+    sched, updates, cuts = _case(name, seed, spe)
     opt, ws = _sgd()
-    sch = ust.bind(sched, opt, unit="epoch", hparams={})
-    got = _applied(opt, ws, sch, UPDATES, per_step=spe)[:, 0]
-    want = [us.epochwise(sched, spe)(k) for k in range(UPDATES)] \
-        if not sched.stateful else \
-        [sched(k // spe) for k in range(UPDATES)]
-    np.testing.assert_allclose(got, want, rtol=RTOL, atol=0)
+    options = {"steps_per_epoch": spe} if per_update else {}
+    sch = ust.bind(sched, opt, unit="epoch", momentum=False, **options)
+    got, want = _applied(opt, ws, sch, updates,
+                         per_step=1 if per_update else spe,
+                         want=lambda k: sched(k // spe), observe_at=cuts)
+    _assert_changes(want)
+    np.testing.assert_allclose(got[:, 0], want, rtol=RTOL, atol=0)
 
 
 @pytest.mark.parametrize("name, seed", samples(3))
 def test_applied_rate_with_multipliers(name, seed):
-    sched = draw(name, seed)
+    sched, updates, cuts = _case(name, seed)
     opt, ws = _sgd(2)
-    sch = ust.bind(sched, opt, multipliers=[0.1, 2.5], hparams={})
-    got = _applied(opt, ws, sch, 60)
-    want = sched.values(np.arange(60))
+    sch = ust.bind(sched, opt, multipliers=[0.1, 2.5], momentum=False)
+    got, want = _applied(opt, ws, sch, updates, want=sched,
+                         observe_at=cuts)
+    _assert_changes(want)
     np.testing.assert_allclose(got[:, 0], 0.1 * want, rtol=RTOL, atol=0)
     np.testing.assert_allclose(got[:, 1], 2.5 * want, rtol=RTOL, atol=0)
 
@@ -263,11 +306,19 @@ def test_momentum_follows_sched_momentum(sched, make):
 
 def test_momentum_cycle_can_be_turned_off():
     sched = MOMENTUM_SCHEDULES[0]
-    for options in ({"cycle_momentum": False}, {"hparams": {}}):
+    quiet = us.OneCycleScheduler(0.5, 60, pct_start=0.3,
+                                 cycle_momentum=False)
+    for sched, options in ((sched, {"momentum": False}), (quiet, {})):
         opt, _ = _sgd(momentum=0.3)
         sch = ust.bind(sched, opt, **options)
         sch.step(10)
         assert opt.param_groups[0]["momentum"] == 0.3
+        assert sch.hparams == {}
+    # a schedule of its own drives momentum instead of the cycle
+    opt, _ = _sgd(momentum=0.3)
+    sch = ust.bind(sched, opt, momentum="constant(0.5)")
+    assert opt.param_groups[0]["momentum"] == 0.5
+    assert sch.hparams == {"momentum": us.ConstantScheduler(0.5)}
 
 
 def test_sgd_built_without_momentum_uses_the_driven_momentum():
@@ -353,7 +404,8 @@ def test_state_dict_is_plain_data_and_round_trips():
     json.dumps(state)  # no objects, only plain data
     loaded = _save_load(state)
     assert loaded == state
-    assert state["last_epoch"] == 12 and state["unit"] == "step"
+    assert state["updates_done"] == 12 and state["unit"] == "step"
+    assert state["format"] == ust.STATE_FORMAT
     assert state["schedule_state"]["scale"] == 0.5
 
     sched2 = us.ReduceOnPlateau(us.OneCycleScheduler(0.3, 50), patience=0,
@@ -361,7 +413,7 @@ def test_state_dict_is_plain_data_and_round_trips():
     opt2, _ = _sgd(2, momentum=0.9)
     sch2 = ust.bind(sched2, opt2, multipliers=[1.0, 0.1])
     sch2.load_state_dict(loaded)
-    assert sched2.scale == 0.5 and sch2.last_epoch == 12
+    assert sched2.scale == 0.5 and sch2.updates_done == 12
     for g1, g2 in zip(opt.param_groups, opt2.param_groups):
         assert g2["lr"] == g1["lr"] and g2["momentum"] == g1["momentum"]
 
@@ -371,7 +423,7 @@ def _fresh(sched, **options):
     return ust.bind(sched, opt, **options), opt
 
 
-def test_load_with_another_schedule_refuses_adopts_or_keeps():
+def test_load_with_another_schedule_refuses_or_follows_the_policy():
     a = us.CosineScheduler(50, 1.0)
     b = us.CosineScheduler(80, 1.0)
     sch, _ = _fresh(a)
@@ -379,33 +431,45 @@ def test_load_with_another_schedule_refuses_adopts_or_keeps():
     state = sch.state_dict()
 
     other, opt = _fresh(b)
-    with pytest.raises(ValueError, match="different schedule.*"
-                       "max_update.*on_mismatch"):
+    with pytest.raises(ValueError, match=r"different schedule: checkpoint "
+                       r"cosine\(max_update=50.*bound cosine\(max_update=80"
+                       r".*on_mismatch"):
         other.load_state_dict(state)
-    assert other.last_epoch == 0 and opt.param_groups[0]["lr"] == _close(b(0))
+    assert other.updates_done == 0
+    assert opt.param_groups[0]["lr"] == _close(b(0))
 
-    adopt, opt = _fresh(b, on_mismatch="adopt")
+    adopt, opt = _fresh(b, on_mismatch="checkpoint")
     adopt.load_state_dict(state)
     assert adopt.schedule == a and opt.param_groups[0]["lr"] == _close(a(20))
 
-    keep, opt = _fresh(b, on_mismatch="keep")
+    keep, opt = _fresh(b, on_mismatch="bound")
     keep.load_state_dict(state)
     assert keep.schedule == b and opt.param_groups[0]["lr"] == _close(b(20))
 
 
-def test_load_refuses_other_units_multipliers_and_foreign_dicts():
+def test_load_settles_other_units_and_multipliers_and_refuses_foreign():
     sched = us.CosineScheduler(50, 1.0)
-    sch, _ = _fresh(sched)
+    sch, _ = _fresh(sched, unit="epoch", steps_per_epoch=4)
+    sch.step(9)  # update 9: epoch 2
     state = sch.state_dict()
-    epoch, _ = _fresh(sched, unit="epoch", on_mismatch="adopt")
-    with pytest.raises(ValueError, match="counts steps.*unit='epoch'"):
-        epoch.load_state_dict(state)
+    per_update, _ = _fresh(sched)
+    with pytest.raises(ValueError, match="unit='epoch', steps_per_epoch=4"):
+        per_update.load_state_dict(state)
+    adopt, opt = _fresh(sched, on_mismatch="checkpoint")
+    adopt.load_state_dict(state)
+    assert (adopt.unit, adopt.steps_per_epoch) == ("epoch", 4)
+    assert opt.param_groups[0]["lr"] == _close(sched(2))
     scaled, _ = _fresh(sched, multipliers=[0.5])
-    with pytest.raises(ValueError, match="multipliers"):
-        scaled.load_state_dict(state)
+    with pytest.raises(ValueError, match="multipliers=\\(0.5,\\)"):
+        scaled.load_state_dict(per_update.state_dict())
     native = L.StepLR(torch.optim.SGD(_weights(), lr=0.1), 3).state_dict()
-    with pytest.raises(ValueError, match="not a unisched LRScheduler"):
+    with pytest.raises(ValueError, match="state format must be 'unisched"
+                       ".torch.LRScheduler/2', got None"):
         sch.load_state_dict(native)
+    bad = dict(state, updates_done=-3)
+    with pytest.raises(ValueError, match="updates_done"):
+        sch.load_state_dict(bad)
+    assert sch.updates_done == 9  # a bad checkpoint changes nothing
 
 
 RESUME_SPECS = [
@@ -487,15 +551,19 @@ def test_bind_needs_an_optimizer():
                        "builtins.dict"):
         ust.bind("constant(0.1)", {"lr": 0.1})
     with pytest.raises(TypeError, match="sched must be"):
-        ust.bind(0.1, _sgd()[0])
+        ust.bind([0.1], _sgd()[0])
+    opt, _ = _sgd()
+    ust.bind(0.25, opt)  # a number is a constant rate
+    assert opt.param_groups[0]["lr"] == 0.25
 
 
 def test_unknown_hparam_names_what_the_optimizer_has():
-    with pytest.raises(ValueError, match="'beta1'.*SGD.*available: "
-                       "dampening, momentum, weight_decay"):
+    with pytest.raises(ValueError, match=r"'beta1', which SGD does not "
+                       r"have; it has \['dampening', 'momentum', "
+                       r"'weight_decay'\]"):
         ust.bind("constant(0.1)", _sgd()[0], hparams={"beta1": 0.9})
     adam = torch.optim.Adam(_weights(), lr=0.1)
-    with pytest.raises(ValueError, match="'momentum'.*beta1, beta2"):
+    with pytest.raises(ValueError, match="'momentum'.*'beta1', 'beta2'"):
         ust.bind("constant(0.1)", adam, hparams={"momentum": 0.9})
     with pytest.raises(ValueError, match="must not contain 'lr'"):
         ust.bind("constant(0.1)", adam, hparams={"lr": 0.9})
@@ -504,15 +572,15 @@ def test_unknown_hparam_names_what_the_optimizer_has():
 def test_momentum_cycle_on_an_optimizer_without_momentum():
     adagrad = torch.optim.Adagrad(_weights(), lr=0.1)
     spec = "one_cycle(max_lr=0.1, max_update=10)"
-    with pytest.raises(ValueError, match="Adagrad has neither.*"
-                       "cycle_momentum=False"):
+    with pytest.raises(ValueError, match="Adagrad has neither momentum "
+                       "nor beta1; pass momentum=False"):
         ust.bind(spec, adagrad)
-    ust.bind(spec, adagrad, cycle_momentum=False)
+    ust.bind(spec, adagrad, momentum=False)
     assert adagrad.param_groups[0]["lr"] == pytest.approx(0.004)
 
 
 def test_multiplier_count_must_match_the_groups():
-    with pytest.raises(ValueError, match="3 entries.*2 param groups"):
+    with pytest.raises(ValueError, match="3 entries.*2 parameter group"):
         ust.bind("constant(0.1)", _sgd(2)[0], multipliers=[1, 2, 3])
     opt, _ = _sgd()
     sch = ust.bind("constant(0.1)", opt, multipliers=[1.0])
@@ -686,8 +754,8 @@ def test_from_native_refuses_what_it_cannot_represent():
         ust.from_native(L.CyclicLR(one, 0.01, 0.1, scale_fn=lambda x: 1.0))
     with pytest.raises(ValueError, match="step sizes must be integers"):
         ust.from_native(L.CyclicLR(one, 0.01, 0.1, step_size_up=2.5))
-    with pytest.raises(TypeError, match="LambdaLR.*convertible: "
-                       "ConstantLR"):
+    with pytest.raises(TypeError, match="exactly these types.*ConstantLR"
+                       ".*LambdaLR"):
         ust.from_native(L.LambdaLR(one, lambda n: 1.0))
     with pytest.raises(TypeError, match="ReduceLROnPlateau.*"
                        "unisched.ReduceOnPlateau"):
@@ -700,3 +768,151 @@ def test_from_native_refuses_what_it_cannot_represent():
         ust.from_native(Mine(one, 3))
     with pytest.raises(TypeError, match="got builtins.str"):
         ust.from_native("cosine")
+
+
+@pytest.mark.parametrize("cycle", [True, False])
+@pytest.mark.parametrize("make", [
+    lambda o, c: L.CyclicLR(o, 0.01, 0.2, step_size_up=6, step_size_down=9,
+                            mode="triangular2", base_momentum=0.75,
+                            max_momentum=0.92, cycle_momentum=c),
+    lambda o, c: L.OneCycleLR(o, max_lr=0.4, total_steps=50, pct_start=0.2,
+                              three_phase=True, base_momentum=0.8,
+                              cycle_momentum=c),
+], ids=["CyclicLR", "OneCycleLR"])
+def test_bound_conversion_applies_the_natives_rate_and_momentum(make, cycle):
+    # bind(from_native(x), opt) sets what x sets, momentum included: the
+    # cycle when x cycles it, the optimizer's own 0.9 when it does not.
+    updates = 50
+    native, lrs, moms = _drive_native(lambda o: make(o, cycle), updates,
+                                      groups=1)
+    sched = ust.from_native(native)
+    assert (sched.momentum is None) is (not cycle)
+    ws = _weights()
+    opt = torch.optim.SGD(ws, lr=0.3, momentum=0.9)
+    sch = ust.bind(sched, opt)
+    got_lrs, got_moms = [], []
+    for _ in range(updates):
+        got_lrs.append(opt.param_groups[0]["lr"])
+        got_moms.append(opt.param_groups[0]["momentum"])
+        ws[0].grad = torch.ones_like(ws[0])
+        opt.step()
+        sch.step()
+    np.testing.assert_allclose(got_lrs, lrs[:, 0], rtol=1e-12)
+    np.testing.assert_allclose(got_moms, moms[:, 0], rtol=1e-12)
+    assert np.ptp(moms[:, 0]) > 0 if cycle else set(got_moms) == {0.9}
+
+
+def test_from_native_names_the_torch_attribute_a_schedule_refuses():
+    opt = torch.optim.SGD(_weights(), lr=0.1, momentum=0.9)
+    with pytest.raises(ValueError, match=r"CyclicLR max_momentum=5(\.0)? "
+                       r"cannot be converted: max_momentum must be"):
+        ust.from_native(L.CyclicLR(opt, 0.01, 0.1, max_momentum=5))
+    with pytest.raises(ValueError, match=r"OneCycleLR pct_start=1\.0 "):
+        ust.from_native(L.OneCycleLR(opt, 0.1, total_steps=20,
+                                     pct_start=1.0))
+
+
+# -- the contract: binding, unbinding, multipliers by name ---------------
+
+def _named(lrs=(0.1, 0.1), **kwargs):
+    """SGD over a model whose groups hold 'body.w' and 'head.w', built
+    from named parameters (torch keeps them as 'param_names')."""
+    model = torch.nn.Module()
+    model.body, model.head = torch.nn.Module(), torch.nn.Module()
+    model.body.w, model.head.w = _weights(2)
+    groups = [{"params": [(n, p)], "lr": lr}
+              for (n, p), lr in zip(model.named_parameters(), lrs)]
+    return torch.optim.SGD(groups, lr=0.1, **kwargs)
+
+
+def test_multipliers_by_parameter_name():
+    opt = _named()
+    assert [g["param_names"] for g in opt.param_groups] == \
+        [["body.w"], ["head.w"]]
+    sched = us.CosineScheduler(10, 1.0)
+    sch = ust.bind(sched, opt, multipliers={r"body\..*": 0.1})
+    sch.step(4)
+    assert [g["lr"] for g in opt.param_groups] == \
+        [_close(0.1 * sched(4)), _close(sched(4))]
+    assert sch.multipliers == {r"body\..*": 0.1}
+    with pytest.raises(ValueError, match="'tail' matches no parameter"):
+        ust.bind(sched, opt, multipliers={"tail": 2.0})
+    unnamed, _ = _sgd(2)
+    with pytest.raises(TypeError, match="named_parameters"):
+        ust.bind(sched, unnamed, multipliers={"g0": 2.0})
+
+
+def test_groups_keep_their_ratios_without_multipliers():
+    opt = _named(lrs=(0.2, 0.05))
+    sched = us.CosineScheduler(10, 1.0)
+    sch = ust.bind(sched, opt)
+    sch.step(3)
+    assert [g["lr"] for g in opt.param_groups] == \
+        [_close(sched(3)), _close(0.25 * sched(3))]
+    assert sch.multipliers is None
+    assert "multipliers=[1.0, 0.25] (kept from the optimizer's groups)" \
+        in repr(sch)
+    assert sch.state_dict()["multipliers"] is None
+
+
+def test_unbind_restores_the_optimizer_and_detaches():
+    lr = torch.tensor(0.02)
+    w = torch.nn.Parameter(torch.zeros(1))
+    opt = torch.optim.Adam([w], lr=lr, betas=(0.7, 0.99), eps=1e-7,
+                           foreach=False)
+    sch = ust.bind("one_cycle(max_lr=0.5, max_update=20)", opt,
+                   hparams={"eps": "poly(max_update=5, base_lr=1e-6, "
+                                   "final_lr=1e-8, pwr=1)"})
+    sch.step(7)
+    assert opt.param_groups[0]["betas"][0] != 0.7
+    sch.unbind()
+    group = opt.param_groups[0]
+    assert group["lr"] is lr and lr.item() == pytest.approx(0.02)
+    assert group["betas"] == (0.7, 0.99) and group["eps"] == 1e-7
+    assert "initial_lr" not in group
+    with pytest.raises(RuntimeError, match="unbound"):
+        sch.step()
+    assert "unbound" in repr(sch)
+
+
+def test_binding_again_unbinds_the_previous_adapter():
+    opt, ws = _sgd(momentum=0.5)
+    first = ust.bind("one_cycle(max_lr=0.5, max_update=20)", opt)
+    first.step(5)
+    second = ust.bind("cosine(max_update=20, base_lr=0.3)", opt)
+    assert not first.bound and second.bound
+    # the first one's momentum cycle stopped; 0.5 was captured again
+    assert opt.param_groups[0]["momentum"] == 0.5
+    assert opt.param_groups[0]["lr"] == 0.3
+    with pytest.raises(RuntimeError):
+        first.step()
+    second.step(3)
+    assert opt.param_groups[0]["momentum"] == 0.5
+    second.unbind()
+    assert opt.param_groups[0]["lr"] == 0.1
+
+
+def test_load_into_a_fresh_optimizer_applies_the_position_at_once():
+    # Regression: the optimizer's own state is NOT loaded here, so only
+    # the scheduler's load_state_dict can put sched(K) into the groups.
+    sched = us.OneCycleScheduler(0.5, 60, base_momentum=0.8)
+    opt, ws = _sgd(2, momentum=0.9)
+    sch = ust.bind(sched, opt, multipliers=[1.0, 0.5],
+                   hparams={"weight_decay": "cosine(max_update=60, "
+                                            "base_lr=0.01)"})
+    _applied(opt, ws, sch, 17)
+    state = _save_load(sch.state_dict())
+    fresh, ws2 = _sgd(2, momentum=0.9)
+    sch2 = ust.bind(sched, fresh, multipliers=[1.0, 0.5],
+                    hparams={"weight_decay": "cosine(max_update=60, "
+                                             "base_lr=0.01)"})
+    sch2.load_state_dict(state)
+    assert sch2.updates_done == 17
+    for g1, g2 in zip(opt.param_groups, fresh.param_groups):
+        for key in ("lr", "momentum", "weight_decay"):
+            assert g2[key] == g1[key]
+    assert fresh.param_groups[0]["lr"] == _close(sched(17))
+    assert fresh.param_groups[0]["momentum"] == _close(sched.momentum(17))
+    # its first update (no momentum buffer yet: the bare rate) uses it
+    got = _applied(fresh, ws2, sch2, 1)[0]
+    assert got.tolist() == [_close(sched(17)), _close(0.5 * sched(17))]
