@@ -29,8 +29,9 @@ every weight and reads back what each update applied from the weights
 from __future__ import annotations
 
 import abc
+import math
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Sequence
 
 
 @dataclass
@@ -57,6 +58,11 @@ class Harness(abc.ABC):
     group_rates: bool = True
     #: the module implementing the contract (``bind``, ``from_native``)
     module: Any = None
+    #: whether ``bind(..., unit='epoch')`` needs ``steps_per_epoch``:
+    #: True where the framework counts updates (Keras, MXNet, JAX), False
+    #: for PyTorch (without it the scheduler is stepped once per epoch);
+    #: None (not declared) lets the suite accept either, each checked
+    spe_required: bool | None = None
 
     @abc.abstractmethod
     def make(self, n_groups: int = 1, *, optimizer: str = "sgd",
@@ -64,7 +70,9 @@ class Harness(abc.ABC):
              ) -> Any:
         """A fresh model + optimizer: ``optimizer`` is ``'sgd'`` or
         ``'adam'``; ``lrs`` the groups' own starting rates (default 0.1
-        each); ``momentum`` SGD's (Adam ignores it).  Returns the object
+        each); ``momentum`` SGD's (Adam ignores it).  With ``momentum=0``
+        the model has exactly the ``n_groups`` parameters ``g0, g1, ...``
+        (the suite's ``multipliers`` tests rely on it).  Returns the object
         ``bind`` takes as ``target`` (or a holder the harness's other
         methods understand, with the bind target at ``.target``)."""
 
@@ -80,7 +88,14 @@ class Harness(abc.ABC):
     def step(self, target: Any, n: int = 1) -> list[Applied]:
         """Run ``n`` optimizer updates (gradient 1 on every weight),
         advancing the adapter as the framework's documented loop does, and
-        return what each update applied."""
+        return what each update applied.
+
+        Where the loop steps the adapter (PyTorch), step the one bound
+        last through :meth:`bind` (or :meth:`restore`), and none once it
+        was ``unbind()``-ed.  Where a momentum cannot show in the weights
+        (the first update of SGD with momentum: its buffer starts as the
+        gradient) report the value the optimizer held; the suite compares
+        every update's momentum."""
 
     @abc.abstractmethod
     def own_hparams(self, target: Any) -> dict[str, float]:
@@ -102,7 +117,15 @@ class Harness(abc.ABC):
         (PyTorch), bind ``bind_options['sched']`` (default: a constant
         0.0, so that a schedule not taken from the checkpoint shows) with
         the other options first; elsewhere ``bind_options`` with ``sched``
-        bind that schedule first, then load (the mismatch case)."""
+        bind that schedule first, then load (the mismatch case).
+
+        Without ``sched`` the restore must continue the checkpoint's
+        schedule, hparams and position as saved (the contract's "no second
+        bind"); the suite then passes ``on_mismatch='checkpoint'``, which a
+        harness that has to bind first (PyTorch: its placeholder) uses and
+        the others ignore.  ``bind_options`` hold only plain data (spec
+        strings, numbers): the suite passes them to a new process as
+        JSON."""
 
     @abc.abstractmethod
     def natives(self) -> list[tuple[str, Any, Any]]:
@@ -120,3 +143,41 @@ class Harness(abc.ABC):
         supported native type and an unsupported type (TypeError), and a
         supported type with an attribute that cannot be converted
         (ValueError)."""
+
+
+# -- helpers the suite compares with ------------------------------------
+
+def values(sched: Any, start: int, stop: int) -> list[float]:
+    """``[sched(k) for k in range(start, stop)]``: what updates ``start``
+    to ``stop - 1`` must apply."""
+    return [sched(k) for k in range(start, stop)]
+
+
+def close(got: float | None, want: float, rtol: float) -> bool:
+    """``got`` equals ``want`` up to ``rtol`` (relative; an absolute
+    ``rtol * 1e-3`` lets a zero rate read back as a float32 zero)."""
+    return got is not None and math.isclose(got, want, rel_tol=rtol,
+                                            abs_tol=rtol * 1e-3)
+
+
+def assert_applied(applied: Sequence[Applied], rates: Sequence[Any],
+                   momenta: Sequence[float] | None = None, *,
+                   rtol: float, first: int = 0) -> None:
+    """Every update's rates (and momentum) read back equal the expected
+    ones.  ``rates[j]`` is one number (every group) or one per group;
+    ``first`` numbers the updates in the message.  Fails at the first
+    difference, naming the update, the group and both values."""
+    assert len(applied) == len(rates), (len(applied), len(rates))
+    for j, (got, want) in enumerate(zip(applied, rates)):
+        k = first + j
+        want = [want] * len(got.rates) if isinstance(want, (int, float)) \
+            else list(want)
+        assert len(got.rates) == len(want), \
+            f"update {k}: {len(got.rates)} groups, expected {len(want)}"
+        for i, (g, w) in enumerate(zip(got.rates, want)):
+            assert close(g, w, rtol), \
+                f"update {k} group {i}: applied rate {g!r}, expected {w!r}"
+        if momenta is not None:
+            assert close(got.momentum, momenta[j], rtol), \
+                f"update {k}: applied momentum {got.momentum!r}, " \
+                f"expected {momenta[j]!r}"
