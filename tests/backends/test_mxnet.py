@@ -82,35 +82,82 @@ def _f32(values) -> np.ndarray:
 
 # -- applied rate: every schedule in the catalog ---------------------------
 
-@pytest.mark.parametrize("name, seed", samples(3))
+# A constant's window cannot show an index shift: it is covered by parity.
+CHANGING = [(n, s) for n, s in samples(3) if n != "constant"]
+
+
+def _window(sched, spe: int = 1) -> int:
+    """Updates to run so that the applied rates change at least once (a
+    ReduceOnPlateau changes through observe(), see _run)."""
+    if sched.stateful:
+        return HORIZON
+    epochs = sched.values(np.arange(2000))
+    changes = np.flatnonzero(epochs[1:] != epochs[:-1])
+    assert changes.size, f"{sched!r} is constant: no window shows a shift"
+    return max(HORIZON, spe * (int(changes[0]) + 3))
+
+
+def _run(trainer, ps, adapter, updates: int, spe: int = 1):
+    """(applied rates per update and weight, sched(k // spe) per update);
+    a ReduceOnPlateau observes a worsening metric every 10 updates."""
+    sched, got, want = adapter.schedule, [], []
+    for k in range(updates):
+        want.append(sched(k // spe))
+        got.append(_applied(trainer, ps, 1)[0])
+        if sched.stateful and k % 10 == 9:
+            adapter.observe(k if sched.mode == "min" else -k)
+    assert len(set(want)) > 1, "the window shows no change of rate"
+    return np.array(got), np.array(want)
+
+
+@pytest.mark.parametrize("name, seed", CHANGING)
 def test_applied_rate_is_sched_of_k(name, seed):
     """Update k applies sched(k); a weight with lr_mult m gets m*sched(k).
-    Momentum cycles are off here (hparams={}), see the momentum tests."""
-    sched = draw(name, seed)
+    Momentum cycles are off here (momentum=False), see the momentum
+    tests."""
+    sched = copy.deepcopy(draw(name, seed))
     ps = [_param("a"), _param("b")]
     trainer = _trainer(ps)
     mult = 0.25 + 0.5 * seed
-    assert usm.set_multipliers(trainer, {"b": mult}) == {"b": mult}
-    usm.bind(sched, trainer, hparams={})
-    got = _applied(trainer, ps, HORIZON)
-    want = [sched(k) for k in range(HORIZON)]
+    adapter = usm.bind(sched, trainer, multipliers={"b": mult},
+                       momentum=False)
+    assert [p.lr_mult for p in ps] == [1.0, mult]
+    got, want = _run(trainer, ps, adapter, _window(sched))
     np.testing.assert_array_equal(got[:, 0], _f32(want))
-    np.testing.assert_array_equal(got[:, 1], _f32([mult * v for v in want]))
+    np.testing.assert_array_equal(got[:, 1], _f32(mult * want))
 
 
-@pytest.mark.parametrize("name, seed", samples(3))
+@pytest.mark.parametrize("name, seed", CHANGING)
 def test_applied_rate_unit_epoch(name, seed):
-    sched = draw(name, seed)
+    sched = copy.deepcopy(draw(name, seed))
     spe = 1 + 3 * seed          # 1, 4, 7 updates per epoch
     p = _param()
     trainer = _trainer([p])
-    usm.bind(sched, trainer, unit="epoch", steps_per_epoch=spe, hparams={})
-    got = _applied(trainer, [p], 60)[:, 0]
-    np.testing.assert_array_equal(got,
-                                  _f32([sched(k // spe) for k in range(60)]))
+    adapter = usm.bind(sched, trainer, unit="epoch", steps_per_epoch=spe,
+                       momentum=False)
+    updates = _window(sched, spe)
+    got, want = _run(trainer, [p], adapter, updates, spe)
+    np.testing.assert_array_equal(got[:, 0], _f32(want))
     if not sched.stateful:
-        np.testing.assert_array_equal(
-            got, _f32(us.epochwise(sched, spe).values(np.arange(60))))
+        np.testing.assert_array_equal(got[:, 0], _f32(us.epochwise(
+            sched, spe).values(np.arange(updates))))
+
+
+def test_step_cache_blocks_over_600_updates():
+    """Issue 15: a wrong look-up of the cache's second block crashed at
+    update 256, past every test's length.  600 updates (three blocks of
+    256) under a real Trainer: every applied rate is sched(k)."""
+    sched = us.CosineScheduler(600, base_lr=0.5, final_lr=0.01,
+                               warmup_steps=30)
+    ps = [_param("a"), _param("b")]     # two calls per update
+    trainer = _trainer(ps)
+    adapter = usm.bind(sched, trainer, multipliers=[1.0, 0.5])
+    got = _applied(trainer, ps, 600)
+    want = sched.values(np.arange(600))
+    assert len(np.unique(want[250:262])) == 12    # changes at the border
+    np.testing.assert_array_equal(got[:, 0], _f32(want))
+    np.testing.assert_array_equal(got[:, 1], _f32(0.5 * want))
+    assert adapter.updates_done == 600
 
 
 def test_trainer_learning_rate_reads_last_update():
@@ -185,10 +232,11 @@ def _spy(base: type, name: str, log: list) -> type:
 
 
 @pytest.mark.parametrize("klass, name", [
-    (k, n) for k, names in usm.SCHEDULABLE.items() for n in names])
+    (k, n) for k, names in usm.SCHEDULABLE.items() for n in names.values()])
 def test_hparam_read_in_the_update_it_was_set_for(klass, name):
     """Every read the optimizer makes of the hyperparameter during update k
-    (num_update = k + 1) sees hp(k): the scheduler call comes first."""
+    (num_update = k + 1) sees hp(k): the scheduler call comes first.
+    The hyperparameter is given by the optimizer's own attribute name."""
     log: list = []
     hp = us.ExponentialScheduler(0.9, factor=0.97)
     opt = _spy(klass, name, log)(**{name: 0.5})
@@ -208,33 +256,65 @@ def test_hparam_read_in_the_update_it_was_set_for(klass, name):
 
 # -- per-parameter multipliers ----------------------------------------------
 
-def test_set_multipliers_on_blocks_and_patterns():
+def test_multipliers_set_lr_mult_and_unbind_restores_them():
+    ps = [_param("net_a_weight"), _param("net_a_bias"), _param("net_b")]
+    ps[2].lr_mult = 3.0                     # MXNet's own per-parameter rate
+    trainer = _trainer(ps)
+    adapter = usm.bind("constant(0.5)", trainer,
+                       multipliers={r"net_a_.*": 0.5})
+    # Parameters no pattern matches get 1 (the contract), not their own.
+    assert [p.lr_mult for p in ps] == [0.5, 0.5, 1.0]
+    assert list(_applied(trainer, ps, 1)[0]) == [0.25, 0.25, 0.5]
+    adapter.unbind()
+    assert [p.lr_mult for p in ps] == [1.0, 1.0, 3.0]
+    assert trainer.optimizer.lr_scheduler is None
+    usm.bind("constant(0.5)", trainer, multipliers=[2.0, 0.0, 1.0])
+    assert list(_applied(trainer, ps, 1)[0]) == [1.0, 0.0, 0.5]
+
+
+def test_own_lr_mult_is_kept_and_shown():
+    ps = [_param("a"), _param("b")]
+    ps[1].lr_mult = 0.1
+    trainer = _trainer(ps)
+    adapter = usm.bind("constant(0.5)", trainer)
+    assert adapter.multipliers is None
+    assert repr(adapter) == ("LRScheduler(constant(base_lr=0.5); keeps the "
+                             "parameters' own lr_mult {'b': 0.1})")
+    np.testing.assert_array_equal(_applied(trainer, ps, 1)[0],
+                                  [0.5, _f32(0.5) * _f32(0.1)])
+    plain = usm.bind("constant(0.5)", _trainer([_param("c")]))
+    assert repr(plain) == "LRScheduler(constant(base_lr=0.5))"
+
+
+def test_multipliers_errors_change_nothing():
+    ps = [_param("a"), _param("b")]
+    trainer = _trainer(ps)
+    with pytest.raises(ValueError, match="2 entries but the optimizer has "
+                       "3 parameter group"):
+        usm.bind("constant(0.1)", _trainer(ps + [_param("c")]),
+                 multipliers=[1.0, 2.0])
+    with pytest.raises(ValueError, match="'c' matches no parameter; "
+                       r"parameters: \['a', 'b'\]"):
+        usm.bind("constant(0.1)", trainer, multipliers={"c": 1.0})
+    with pytest.raises(ValueError, match=r"multipliers\['a'\] must be"):
+        usm.bind("constant(0.1)", trainer, multipliers={"a": -1})
+    assert [p.lr_mult for p in ps] == [1.0, 1.0]
+    assert trainer.optimizer.lr_scheduler is None
+
+
+def test_set_multipliers_on_patterns():
     net = gluon.nn.HybridSequential(prefix="net_")
     with net.name_scope():
         net.add(gluon.nn.Dense(3, in_units=2, prefix="a_"),
                 gluon.nn.Dense(1, in_units=3, prefix="b_"))
     net.initialize()
-    got = usm.set_multipliers(net, {net[0]: 0.5, r"net_b_.*": 2.0,
-                                    "net_a_bias": 0.5})
-    assert got == {"net_a_weight": 0.5, "net_a_bias": 0.5,
-                   "net_b_weight": 2.0, "net_b_bias": 2.0}
+    got = usm.set_multipliers(net, {r"net_b_.*": 2.0, "net_a_bias": 0.5})
+    assert got == {"net_a_bias": 0.5, "net_b_weight": 2.0,
+                   "net_b_bias": 2.0}
     mults = {p.name: p.lr_mult for p in net.collect_params().values()}
-    assert mults == got
-
-
-def test_set_multipliers_errors():
-    ps = [_param("a"), _param("b")]
-    with pytest.raises(ValueError, match="selects no parameter.*'a', 'b'"):
-        usm.set_multipliers(ps, {"c": 1.0})
-    with pytest.raises(ValueError, match="'a' is selected by"):
-        usm.set_multipliers(ps, {"a": 1.0, "[ab]": 2.0})
-    with pytest.raises(ValueError, match="finite number >= 0, got -1"):
-        usm.set_multipliers(ps, {"a": -1})
-    with pytest.raises(TypeError, match="keys must be"):
-        usm.set_multipliers(ps, {3: 1.0})
+    assert mults == {"net_a_weight": 1.0, **got}
     with pytest.raises(TypeError, match="target must be"):
         usm.set_multipliers("a", {"a": 1.0})
-    assert [p.lr_mult for p in ps] == [1.0, 1.0]  # nothing half-applied
 
 
 # -- from_native -------------------------------------------------------------
@@ -388,30 +468,40 @@ def test_native_warmup_shift_literal():
 
 
 def test_from_native_refuses_what_it_cannot_convert():
-    with pytest.raises(TypeError, match="mxnet.lr_scheduler"):
-        usm.from_native(object())
-    with pytest.raises(ValueError, match="no exact unisched equivalent"):
-        usm.from_native(L.LRScheduler())
+    supported = ("mxnet.lr_scheduler.FactorScheduler, mxnet.lr_scheduler."
+                 "MultiFactorScheduler, mxnet.lr_scheduler.PolyScheduler, "
+                 "mxnet.lr_scheduler.CosineScheduler, unisched.backends."
+                 "mxnet.adapter.LRScheduler")
 
     class Mine(L.CosineScheduler):
         pass
 
-    with pytest.raises(ValueError, match="Mine"):
-        usm.from_native(Mine(10, warmup_steps=2))
+    class MyAdapter(usm.LRScheduler):
+        pass
+
+    for obj in (object(), L.LRScheduler(), Mine(10, warmup_steps=2),
+                MyAdapter(us.ConstantScheduler(0.1))):
+        with pytest.raises(TypeError) as err:
+            usm.from_native(obj)
+        assert supported in str(err.value)
+        assert str(err.value).endswith(type(obj).__qualname__)
     stepped = _called(L.FactorScheduler(2, 0.5, base_lr=1.0), 4)
-    with pytest.raises(ValueError, match="count=2.*build a fresh one"):
+    with pytest.raises(ValueError, match="^cannot convert mxnet.lr_scheduler"
+                       ".FactorScheduler: count=2: .*build a fresh one"):
         usm.from_native(stepped)
     stepped = _called(L.MultiFactorScheduler([2], 0.5, base_lr=1.0), 4)
-    with pytest.raises(ValueError, match="cur_step_ind=1"):
+    with pytest.raises(ValueError, match="MultiFactorScheduler: "
+                       "cur_step_ind=1: "):
         usm.from_native(stepped)
     same = L.PolyScheduler(5, 1.0, warmup_steps=5)
-    with pytest.raises(ValueError, match="warmup_steps == max_update == 5"):
+    with pytest.raises(ValueError, match="PolyScheduler: warmup_steps=5 == "
+                       "max_update=5"):
         usm.from_native(same)
     # ...because MXNet itself fails there.
     p = _param()
     with pytest.raises(ZeroDivisionError):
         _applied(_trainer([p], lr_scheduler=same), [p], 5)
-    with pytest.raises(ValueError, match="pwr must be > 0"):
+    with pytest.raises(ValueError, match="power=0: the exponent must be"):
         usm.from_native(L.PolyScheduler(5, 1.0, pwr=0))
 
 
@@ -438,8 +528,13 @@ def _resume_setup(name: str):
     """A fresh model + Trainer for scenario ``name`` (no schedule bound)."""
     ps = [_param(f"{name}_a"), _param(f"{name}_b")]
     trainer = _trainer(ps, momentum=0.9 if name == "one_cycle" else 0.0)
-    usm.set_multipliers(ps, {f"{name}_b": 0.5})   # not in save_states
     return ps, trainer
+
+
+def _resume_bind(name: str, trainer):
+    # lr_mult is not in save_states: the adapter sets it again on loading.
+    return usm.bind(_resume_schedule(name), trainer,
+                    multipliers={f"{name}_b": 0.5})
 
 
 def _resume_schedule(name: str) -> us.Schedule:
@@ -452,13 +547,13 @@ def _resume_schedule(name: str) -> us.Schedule:
 def _resume_run(name, trainer, ps, start: int, stop: int) -> list:
     """Updates start..stop-1 (weights not reset: momentum buffers and
     weights carry over); the plateau schedule observes a metric every 10
-    updates through attached(trainer)."""
+    updates through attached(trainer), the adapter in use."""
     out = []
     for k in range(start, stop):
         _step(trainer, ps, reset=False)
         out.append([float(p.data().asnumpy()[0]) for p in ps])
         if name == "plateau" and (k + 1) % 10 == 0:
-            usm.attached(trainer).schedule.observe(METRICS[k // 10 % 5])
+            usm.attached(trainer).observe(METRICS[k // 10 % 5])
     return out
 
 
@@ -474,6 +569,8 @@ def _resume_second_half(folder: str) -> dict:
         adapter = usm.attached(trainer)
         result[name] = {
             "num_update": trainer.optimizer.num_update,
+            "updates_done": adapter.updates_done,
+            "multipliers": adapter.multipliers,
             "momentum_driven": list(adapter.hparams),
             "scale": getattr(adapter.schedule, "scale", None),
             "weights": _resume_run(name, trainer, ps, RESUME_SPLIT,
@@ -482,16 +579,17 @@ def _resume_second_half(folder: str) -> dict:
 
 
 def test_resume_in_a_fresh_process(tmp_path):
-    """Train, save_states + params, continue in a new Python process: the
-    weights (so every rate, multiplier and momentum) equal an uninterrupted
-    run's bit for bit; num_update and the plateau cuts come back."""
+    """Train, save_states + params, continue in a new Python process with
+    no bind: the weights (so every rate, multiplier and momentum) equal an
+    uninterrupted run's bit for bit; the position, the multipliers and
+    the plateau cuts come back."""
     whole = {}
     for name in ("one_cycle", "plateau"):
         ps, trainer = _resume_setup(name)
-        usm.bind(_resume_schedule(name), trainer)
+        _resume_bind(name, trainer)
         whole[name] = _resume_run(name, trainer, ps, 0, RESUME_TOTAL)
         ps, trainer = _resume_setup(name)
-        usm.bind(_resume_schedule(name), trainer)
+        _resume_bind(name, trainer)
         _resume_run(name, trainer, ps, 0, RESUME_SPLIT)
         mx.nd.save(str(tmp_path / f"{name}.params"),
                    {p.name: p.data() for p in ps})
@@ -507,6 +605,8 @@ def test_resume_in_a_fresh_process(tmp_path):
     assert done.returncode == 0, done.stderr[-2000:]
     second = json.loads(done.stdout.strip().splitlines()[-1])
     assert second["one_cycle"]["num_update"] == RESUME_SPLIT
+    assert second["plateau"]["updates_done"] == RESUME_SPLIT
+    assert second["plateau"]["multipliers"] == {"plateau_b": 0.5}
     assert second["one_cycle"]["momentum_driven"] == ["momentum"]
     assert second["plateau"]["scale"] == 0.5   # 1.0, then 1.2: one cut
     for name in whole:
@@ -610,52 +710,56 @@ def test_learning_rate_argument_is_ignored_with_a_warning():
     assert not [w for w in caught if w.category is UserWarning]
 
 
-def test_unattached_adapter():
-    """Passed straight to a Trainer the adapter schedules the rate; it can
-    only drive momentum once attached."""
+def test_unbound_adapter_schedules_the_rate_only():
+    """Given straight to a Trainer the adapter schedules the rate; bind
+    replaces it (and drives momentum), unbind gives it back."""
     sched = us.CyclicScheduler(0.1, 1.0, 4)
     p = _param()
-    trainer = _trainer([p], lr_scheduler=usm.LRScheduler(sched),
-                       momentum=0.5)
-    with pytest.warns(UserWarning, match="momentum cycle.*not attached"):
-        _step(trainer, [p])
+    plain = usm.LRScheduler(sched)
+    trainer = _trainer([p], lr_scheduler=plain, momentum=0.5)
+    assert _applied(trainer, [p], 1)[0, 0] == _f32(0.1)
     assert trainer.optimizer.momentum == 0.5
-    usm.attached(trainer).attach(trainer)
+    with pytest.raises(RuntimeError, match="not bound"):
+        plain.updates_done
+    adapter = usm.bind(sched, trainer)
     _step(trainer, [p])
-    assert trainer.optimizer.momentum == sched.momentum(1)
-    q = _param()
-    explicit = usm.LRScheduler(sched, hparams={"momentum": sched.momentum})
-    trainer = _trainer([q], lr_scheduler=explicit)
-    with pytest.raises(RuntimeError, match="not attached"):
-        _step(trainer, [q])
+    assert trainer.optimizer.momentum == sched.momentum(0)
+    adapter.unbind()
+    assert trainer.optimizer.lr_scheduler is plain
+    assert trainer.optimizer.momentum == 0.5
 
 
 def test_default_hparams_per_optimizer():
     sched = us.OneCycleScheduler(1.0, 20)
     p = _param()
     assert list(usm.bind(sched, _trainer([p], "adam")).hparams) == ["beta1"]
-    with pytest.raises(ValueError, match="AdaGrad has no momentum or beta1"
-                       ".*cycle_momentum=False"):
+    with pytest.raises(ValueError, match="AdaGrad has neither momentum nor "
+                       "beta1; pass momentum=False"):
         usm.bind(sched, _trainer([p], "adagrad"))
     assert usm.bind(sched, _trainer([p], "adagrad"),
-                    cycle_momentum=False).hparams == {}
-    assert usm.bind(sched, _trainer([p]), hparams={}).hparams == {}
+                    momentum=False).hparams == {}
+    assert usm.bind(sched, _trainer([p]), momentum=False).hparams == {}
     plain = usm.bind(us.CosineScheduler(10), _trainer([p]))
     assert plain.hparams == {}
     trainer = _trainer([p])
-    fixed = usm.bind(sched, trainer, hparams={"momentum": 0.8})
+    fixed = usm.bind(sched, trainer, momentum=0.8)
     assert fixed.hparams == {"momentum": us.ConstantScheduler(0.8)}
     assert trainer.optimizer.momentum == 0.8
+    trainer = _trainer([p], "adam")
+    both = usm.bind(sched, trainer, hparams={"wd": "constant(0.01)",
+                                             "beta2": 0.99})
+    assert sorted(both.hparams) == ["beta1", "beta2", "weight_decay"]
+    assert (trainer.optimizer.wd, trainer.optimizer.beta2) == (0.01, 0.99)
 
 
 def test_bind_errors():
     sched = us.CosineScheduler(10)
     p = _param()
     trainer = _trainer([p])
-    with pytest.raises(TypeError, match="gluon.Trainer, got builtins.obj"):
+    with pytest.raises(TypeError, match="gluon.Trainer .*got builtins.obj"):
         usm.bind(sched, object())
-    with pytest.raises(TypeError, match="schedule must be"):
-        usm.bind(0.1, trainer)
+    with pytest.raises(TypeError, match="sched must be"):
+        usm.bind([0.1], trainer)
     with pytest.raises(us.SpecError):
         usm.bind("cosine(", trainer)
     with pytest.raises(ValueError, match="unit must be one of.*'epochs'"):
@@ -664,24 +768,23 @@ def test_bind_errors():
         usm.bind(sched, trainer, unit="epoch")
     with pytest.raises(ValueError, match="steps_per_epoch must be >= 1"):
         usm.bind(sched, trainer, unit="epoch", steps_per_epoch=0)
-    with pytest.raises(TypeError, match="steps_per_epoch must be an int"):
+    with pytest.raises(ValueError, match="steps_per_epoch must be an int"):
         usm.bind(sched, trainer, unit="epoch", steps_per_epoch=2.5)
     with pytest.raises(ValueError, match="only for unit='epoch'"):
         usm.bind(sched, trainer, steps_per_epoch=3)
-    with pytest.raises(ValueError, match="unknown option.*'warmup'"):
-        usm.bind(sched, trainer, warmup=3)
+    with pytest.raises(ValueError, match="on_mismatch must be one of"):
+        usm.bind(sched, trainer, on_mismatch="ignore")
     with pytest.raises(TypeError, match=r"hparams\['momentum'\] must be"):
         usm.bind(sched, trainer, hparams={"momentum": [0.9]})
-    with pytest.raises(TypeError, match="cycle_momentum must be True or"):
-        usm.bind(sched, trainer, cycle_momentum="yes")
+    with pytest.raises(TypeError, match="momentum must be 'auto', False"):
+        usm.bind(sched, trainer, momentum=True)
     mom = us.ConstantScheduler(0.9)
-    with pytest.raises(ValueError, match="no schedulable hyperparameter "
-                       r"'nesterov'; schedulable here: \['momentum'\]"):
+    with pytest.raises(ValueError, match="hparams names 'nesterov', which "
+                       "SGD does not have"):
         usm.bind(sched, trainer, hparams={"nesterov": mom})
-    with pytest.raises(ValueError, match=r"Adam has no schedulable .*"
-                       r"'momentum'; schedulable here: \['beta1'\]"):
+    with pytest.raises(ValueError, match="'momentum', which Adam does not"):
         usm.bind(sched, _trainer([p], "adam"), hparams={"momentum": mom})
-    with pytest.raises(ValueError, match="AdaGrad .*has none"):
+    with pytest.raises(ValueError, match="'beta1', which AdaGrad does not"):
         usm.bind(sched, _trainer([p], "adagrad"), hparams={"beta1": mom})
     for name in ("lbsgd", "adadelta"):
         with pytest.raises(ValueError, match="cannot schedule"):
@@ -695,8 +798,109 @@ def test_bind_errors():
     with pytest.raises(ValueError, match="no unisched LRScheduler"):
         usm.attached(_trainer([p]))
     mixed = us.join([us.OneCycleScheduler(1.0, 10), sched], [10])
-    with pytest.raises(ValueError, match=re.escape("hparams={}")):
+    with pytest.raises(ValueError, match="momentum=False"):
         usm.bind(mixed, _trainer([p]))
+    assert trainer.optimizer.lr_scheduler is None   # nothing half-bound
+
+
+# -- position, checkpoints and the mismatch policy --------------------------
+
+def test_load_state_dict_sets_the_optimizer_counters():
+    """Position K goes into num_update, begin_num_update and every
+    per-parameter count (Adam's bias correction reads them), so the next
+    update uses sched(K)."""
+    sched = us.ExponentialScheduler(1.0, factor=0.5)
+    ps = [_param("a"), _param("b")]
+    trainer = _trainer(ps, "adam")
+    adapter = usm.bind(sched, trainer)
+    _applied(trainer, ps, 3)
+    state = adapter.state_dict()
+    assert state["updates_done"] == 3
+    state["updates_done"] = 7
+    adapter.load_state_dict(state)
+    opt = trainer.optimizer
+    assert (opt.num_update, opt.begin_num_update) == (7, 7)
+    assert opt._index_update_count == {0: 7, 1: 7}
+    assert adapter.updates_done == 7
+    assert trainer.learning_rate == sched(6)
+    q = _param("c")
+    fresh = _trainer([q])               # no update yet: no per-index count
+    other = usm.bind(sched, fresh)
+    other.load_state_dict(state)
+    assert _applied(fresh, [q], 1)[0, 0] == _f32(sched(7))
+    assert fresh.optimizer._index_update_count == {0: 8}
+
+
+def test_rebind_counts_from_zero_and_restores_momentum():
+    p = _param()
+    trainer = _trainer([p], momentum=0.9)
+    usm.bind(us.OneCycleScheduler(1.0, 20), trainer)
+    _applied(trainer, [p], 4)
+    sched = us.ExponentialScheduler(1.0, factor=0.5)
+    adapter = usm.bind(sched, trainer, momentum=False)
+    assert trainer.optimizer.momentum == 0.9
+    assert adapter.updates_done == 0
+    got = _applied(trainer, [p], 3)[:, 0]
+    # The buffer carries over (w zeroed: -w = -mom = 0.9 * -mom + lr);
+    # the rates start again at 1: update 2 of the new binding uses 0.25.
+    assert trainer.optimizer.momentum == 0.9
+    assert adapter.updates_done == 3 and trainer.optimizer.num_update == 7
+    assert got[2] == pytest.approx(0.9 * got[1] + 0.25, rel=1e-6)
+
+
+def _checkpoint(folder, sched="cosine(max_update=40, base_lr=0.5)"):
+    p = _param("w")
+    trainer = _trainer([p], momentum=0.9)
+    usm.bind(sched, trainer)
+    _applied(trainer, [p], 6)
+    trainer.save_states(str(folder / "t.states"))
+    return str(folder / "t.states")
+
+
+@pytest.mark.parametrize("order", ["bind_then_load", "load_then_bind"])
+@pytest.mark.parametrize("policy", ["error", "checkpoint", "bound"])
+def test_mismatch_policy_does_not_depend_on_the_order(tmp_path, order,
+                                                      policy):
+    path = _checkpoint(tmp_path)
+    p = _param("w")
+    trainer = _trainer([p], momentum=0.9)
+
+    def bind():
+        return usm.bind("constant(0.2)", trainer, on_mismatch=policy)
+
+    if order == "bind_then_load":
+        adapter = bind()
+        opt = trainer.optimizer
+        before = (opt.num_update, dict(trainer._updaters[0].states))
+        load = lambda: trainer.load_states(path)   # noqa: E731
+    else:
+        trainer.load_states(path)
+        opt = trainer.optimizer
+        before = (opt.num_update, dict(trainer._updaters[0].states))
+        load = bind
+    if policy == "error":
+        with pytest.raises(ValueError, match=r"checkpoint cosine\(max_"
+                           r"update=40, base_lr=0.5\); bound constant\("
+                           r"base_lr=0.2\)"):
+            load()
+        # The trainer is exactly as before the failed call.
+        assert trainer.optimizer is opt
+        assert (opt.num_update, trainer._updaters[0].states) == before
+        return
+    adapter = load() if order == "load_then_bind" else (load(), adapter)[1]
+    assert usm.attached(trainer) is adapter
+    assert adapter.updates_done == 6
+    want = us.CosineScheduler(40, 0.5)(6) if policy == "checkpoint" else 0.2
+    assert adapter.schedule == (us.parse("cosine(max_update=40, "
+                                         "base_lr=0.5)")
+                                if policy == "checkpoint"
+                                else us.ConstantScheduler(0.2))
+    w0 = p.data().asnumpy()[0]
+    mom = trainer._updaters[0].states[0].asnumpy()[0]
+    _step(trainer, [p], reset=False)
+    # SGD momentum 0.9: the buffer carries over from the checkpoint.
+    assert p.data().asnumpy()[0] - w0 == pytest.approx(
+        0.9 * mom - float(_f32(want)), rel=1e-6)
 
 
 def test_docstring_examples():
