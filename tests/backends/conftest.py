@@ -22,4 +22,9 @@ def harness(request):
     module, cls, requires = HARNESSES[request.param]
     if importlib.util.find_spec(requires) is None:
         pytest.skip(f"{requires} is not installed")
+    if importlib.util.find_spec(module) is None:
+        # A listed backend without its harness fails: it is not tested.
+        pytest.fail(f"tests/backends/{module}.py is missing: the "
+                    f"{request.param} backend has no contract harness",
+                    pytrace=False)
     return getattr(importlib.import_module(module), cls)()

@@ -134,6 +134,31 @@ def test_mismatch_policy_bound_keeps_the_bound_schedule_from_k(harness):
                    rtol=harness.rtol, first=K)
 
 
+def test_mismatch_policy_bound_takes_the_plateau_state_of_the_checkpoint(
+        harness):
+    state = _json(_plateau_run(harness, harness.make()).state_dict())
+    other = us.ReduceOnPlateau(MULTI_FACTOR, patience=0, factor=0.5)
+    target = harness.make()
+    adapter = harness.bind(other, target, on_mismatch="bound")
+    adapter.load_state_dict(state)
+    assert adapter.schedule.scale == 0.5  # the checkpoint's cut
+    assert_applied(harness.step(target, 6),
+                   [0.5 * r for r in values(MULTI_FACTOR, K, K + 6)],
+                   rtol=harness.rtol, first=K)
+
+
+def test_a_checkpoint_in_another_unit_is_a_mismatch(harness):
+    source = harness.make()
+    adapter = harness.bind(COSINE, source, unit="epoch", steps_per_epoch=3)
+    harness.step(source, K)
+    target = harness.make()
+    resumed = harness.bind(COSINE, target)
+    with pytest.raises(ValueError, match="steps_per_epoch=3"):
+        resumed.load_state_dict(_json(adapter.state_dict()))
+    assert_applied(harness.step(target, 2), values(COSINE, 0, 2),
+                   rtol=harness.rtol)
+
+
 # -- corrupt checkpoints ----------------------------------------------------
 
 def _parent(state, path):

@@ -30,13 +30,16 @@ def test_auto_momentum_applies_the_one_cycle_momentum(harness, optimizer):
 
 
 @pytest.mark.parametrize("optimizer", ["sgd", "adam"])
-def test_momentum_false_leaves_the_optimizer_momentum(harness, optimizer):
+@pytest.mark.parametrize("sched,momentum", [
+    (ONE_CYCLE, False), (COSINE, "auto")], ids=["false", "auto_no_cycle"])
+def test_momentum_false_or_no_cycle_leaves_the_optimizer_momentum(
+        harness, optimizer, sched, momentum):
     target = harness.make(optimizer=optimizer, momentum=0.9)
     own = _own_momentum(harness, target, optimizer)
     assert close(own, 0.9, 1e-7)  # SGD's as made, Adam's default beta1
-    adapter = harness.bind(ONE_CYCLE, target, momentum=False)
+    adapter = harness.bind(sched, target, momentum=momentum)
     assert adapter.hparams == {}
-    assert_applied(harness.step(target, 30), values(ONE_CYCLE, 0, 30),
+    assert_applied(harness.step(target, 30), values(sched, 0, 30),
                    [own] * 30, rtol=harness.rtol)
     assert _own_momentum(harness, target, optimizer) == own
 
@@ -73,6 +76,16 @@ def test_hparams_weight_decay_is_driven(harness, optimizer):
     own = harness.own_hparams(target)
     if "weight_decay" in own:  # where the harness reads it back
         assert close(own["weight_decay"], decay(0), harness.rtol)
+
+
+def test_hparams_follow_the_epoch_unit(harness):
+    target = harness.make(momentum=0.9)
+    adapter = harness.bind(COSINE, target, hparams={"momentum": MOMENTUM},
+                           unit="epoch", steps_per_epoch=3)
+    assert adapter.hparams == {"momentum": MOMENTUM}
+    assert_applied(harness.step(target, 20),
+                   [COSINE(k // 3) for k in range(20)],
+                   [MOMENTUM(k // 3) for k in range(20)], rtol=harness.rtol)
 
 
 def test_hparams_with_an_unknown_name_is_refused_naming_it(harness):
