@@ -42,7 +42,7 @@ from .groups import group_optimizer
 from .hparams import ScheduledHyperparameter, bind_hparams
 from .native import from_native
 from .schedule import KerasOps, LearningRateSchedule
-from .train import KerasTrainer, fit_one_cycle, lr_find, train_lenet
+from .lenet import KerasTrainer, fit_one_cycle, lr_find, train_lenet
 
 __all__ = [
     "KerasOps", "LearningRateSchedule", "ScheduledHyperparameter",

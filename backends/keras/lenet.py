@@ -14,21 +14,49 @@ fc1 kernel     columns in (C, H, W)  rows in (H, W, C) flatten order
 =============  ====================  ==============================
 
 Importing this module imports keras.
+
+:class:`KerasTrainer` is the Keras side of :mod:`unisched.app.training`.
+Speed: one update is one call of a ``tf.function`` (forward, loss,
+gradients, ``apply_gradients``, correct count) traced ONCE per trainer:
+its input signature has a free batch dimension, so the last, partial
+batch of an epoch and every evaluation batch reuse the same graph
+(:attr:`KerasTrainer.traces`).  The bound schedule is evaluated inside
+that graph from ``optimizer.iterations``; the loss and the correct count
+leave the graph as one tensor together with the rates and momentum of
+the NEXT update (read after ``apply_gradients``, float32, exactly as the
+next ``update_step`` evaluates them), which :meth:`KerasTrainer.hparams`
+returns at no cost.  Nothing draws from TensorFlow's random state, so on
+the CPU two runs with one seed give identical losses.
 """
 
 from __future__ import annotations
 
+import re
+import types
 from collections.abc import Mapping
+from typing import Any
 
 import keras
 import numpy as np
+import tensorflow as tf
 from unisched.app.lenet import (
+    LENET_LAYER_GROUPS,
     LENET_PARAM_SHAPES,
     init_lenet_params,
     validate_lenet_params,
 )
+from unisched.app.training import CHAPTER_LR, Trainer, public_api
+from unisched.base import Schedule
 
-__all__ = ["build_lenet", "get_params", "to_nhwc"]
+from .adapter import KerasAdapter, bind
+from .native import from_native
+
+__all__ = ["build_lenet", "get_params", "to_nhwc", "KerasTrainer",
+           "train_lenet", "lr_find", "fit_one_cycle"]
+
+_IMAGE_SPEC = tf.TensorSpec([None, 28, 28, 1], tf.float32, name="x")
+_LABEL_SPEC = tf.TensorSpec([None], tf.int64, name="y")
+_NATIVE = keras.optimizers.schedules.LearningRateSchedule
 
 # pool2 output (C, H, W) = (16, 5, 5): the shape fc1 flattens.
 _POOL2_CHW = (16, 5, 5)
@@ -132,3 +160,275 @@ def get_params(model: keras.Model) -> dict[str, np.ndarray]:
         params[f"{name}.weight"] = np.array(w, dtype=np.float32, order="C")
         params[f"{name}.bias"] = np.array(bias, dtype=np.float32)
     return {name: params[name] for name in LENET_PARAM_SHAPES}
+
+
+def _resolve_device(device: Any, model: keras.Model | None) -> str:
+    """The TensorFlow device name the trainer places its work on.
+
+    None: the device of the model's weights if a model is given, else the
+    first GPU TensorFlow sees, else the CPU.  A name (``'cpu'``,
+    ``'GPU:0'``, ``'/device:CPU:0'``) must be a logical device of this
+    process."""
+    logical = {d.name: d for d in tf.config.list_logical_devices()}
+    if device is None:
+        if model is not None and model.weights:
+            spec = tf.DeviceSpec.from_string(model.weights[0].value.device)
+            if spec.device_type:
+                return f"/device:{spec.device_type}:{spec.device_index or 0}"
+        gpus = tf.config.list_logical_devices("GPU")
+        return gpus[0].name if gpus else "/device:CPU:0"
+    if not isinstance(device, str):
+        raise TypeError(f"device must be None or a TensorFlow device name "
+                        f"such as 'cpu' or 'GPU:0', got {device!r}")
+    body = device.strip().lstrip("/")
+    if body.lower().startswith("device:"):
+        body = body[len("device:"):]
+    kind, _, index = body.partition(":")
+    full = f"/device:{kind.upper()}:{index or 0}"
+    if not kind.isalpha() or (index and not index.isdigit()) \
+            or full not in logical:
+        raise ValueError(f"device={device!r} is not a device TensorFlow "
+                         f"sees here; available: {', '.join(logical)}")
+    return full
+
+
+def _group_variables(model: keras.Model) -> list[list[Any]]:
+    """The trainable variables of each ``LENET_LAYER_GROUPS`` entry,
+    checked to cover the model's."""
+    groups = []
+    for names in LENET_LAYER_GROUPS:
+        try:
+            groups.append([v for layer in names for v in
+                           model.get_layer(layer).trainable_variables])
+        except ValueError:
+            raise ValueError(f"model has no layer {layer!r}; "
+                             f"discriminative rates need the LeNet of "
+                             f"build_lenet") from None
+    covered = sum(map(len, groups))
+    if covered != len(model.trainable_variables):
+        raise ValueError(f"LENET_LAYER_GROUPS covers {covered} of the "
+                         f"model's {len(model.trainable_variables)} "
+                         f"trainable variables")
+    return groups
+
+
+class KerasTrainer(Trainer):
+    """The Keras trainer (see :class:`unisched.app.training.Trainer` for
+    the rates, arguments and attributes).
+
+    Keras specifics: ``keras.optimizers.SGD`` / ``Adam`` / ``AdamW`` with
+    Keras' defaults (``epsilon=1e-7``); one optimizer, bound with
+    :func:`unisched.backends.keras.bind` (``adapter``, a
+    :class:`~unisched.backends.keras.KerasAdapter`): discriminative rates
+    are its ``multipliers`` ``{variable-path pattern: factor}`` over
+    ``LENET_LAYER_GROUPS``.  ``weight_decay`` is an L2 term added to the
+    gradients in the train step for SGD and Adam, Keras' decoupled decay
+    for AdamW (PyTorch's AdamW).  Native schedules, as the chapter uses
+    them:
+
+    * a ``keras.optimizers.schedules.LearningRateSchedule``: given to the
+      optimizer as is (Keras indexes it with ``optimizer.iterations``);
+      with ``unit='epoch'`` or ``lr`` it is converted exactly with
+      :func:`unisched.backends.keras.from_native` and bound;
+    * a callable ``(epoch, lr) -> rate`` or ``epoch -> rate``
+      (``unit='epoch'`` only, one rate): a genuine
+      ``keras.callbacks.LearningRateScheduler`` (``callback``), whose
+      ``on_epoch_begin(epoch)`` runs before each epoch's first update,
+      where ``model.fit`` calls it; the optimizer starts at
+      ``CHAPTER_LR``, the ``lr`` the callable sees first.
+
+    Example:
+        >>> t = KerasTrainer("cosine(max_update=100, base_lr=0.3)")
+        >>> t.hparams()
+        ([0.30000001192092896], 0.0)
+    """
+
+    framework = "keras"
+
+    def __init__(self, sched: Any, *, jit_compile: bool = False,
+                 **options: Any) -> None:
+        self.callback = None
+        self.jit_compile = bool(jit_compile)
+        super().__init__(sched, **options)
+        self.loss_fn = keras.losses.SparseCategoricalCrossentropy(
+            from_logits=True)
+        with tf.device(self.device):
+            self.optimizer.build(self.model.trainable_variables)
+        # The hparams of the next update, as the last train step read
+        # them after its update; None: read them anew.
+        self._next: list[float] | None = None
+        self._compile()
+
+    def _check_model(self, model: Any) -> None:
+        if not isinstance(model, keras.Model):
+            raise TypeError(f"model must be a keras.Model from "
+                            f"build_lenet, got {type(model).__name__}")
+
+    def _resolve_device(self, device: Any, model: Any) -> str:
+        return _resolve_device(device, model)
+
+    def _build_model(self, params: Any, seed: int) -> keras.Model:
+        with tf.device(self.device):
+            return build_lenet(params, seed=seed)
+
+    def _make_optimizer(self) -> keras.optimizers.Optimizer:
+        if self.optimizer_name == "sgd":
+            return keras.optimizers.SGD(CHAPTER_LR, momentum=self.momentum)
+        if self.optimizer_name == "adam":
+            return keras.optimizers.Adam(CHAPTER_LR)
+        return keras.optimizers.AdamW(CHAPTER_LR,
+                                      weight_decay=self.weight_decay)
+
+    def _bind(self, schedule: Schedule, options: dict[str, Any]
+              ) -> KerasAdapter:
+        if "multipliers" in options:
+            options["multipliers"] = {
+                "|".join(re.escape(v.path) for v in group): factor
+                for group, factor in zip(_group_variables(self.model),
+                                         options["multipliers"])}
+        return bind(schedule, self.optimizer, **options)
+
+    def _from_native(self, sched: Any) -> Schedule | None:
+        if isinstance(sched, KerasAdapter):
+            raise TypeError(f"sched: pass the unisched schedule itself "
+                            f"(adapter.schedule), not an adapter, got "
+                            f"{sched!r}")
+        if isinstance(sched, _NATIVE) and (
+                self.unit == "epoch" or self.multipliers is not None):
+            return from_native(sched)
+        return None
+
+    def _bind_native(self, sched: Any) -> Any:
+        if isinstance(sched, _NATIVE):
+            self.optimizer.learning_rate = sched
+            return sched
+        if not callable(sched):
+            raise TypeError(f"sched must be a unisched schedule, a spec "
+                            f"string, a number, a keras.optimizers."
+                            f"schedules.LearningRateSchedule or a "
+                            f"per-epoch callable (epoch[, lr]) -> rate, "
+                            f"got {sched!r} ({type(sched).__name__})")
+        if self.unit != "epoch":
+            raise ValueError(
+                f"a callable sched ({sched!r}) is a per-epoch function for "
+                f"keras.callbacks.LearningRateScheduler: pass unit='epoch' "
+                f"(for per-update rates pass a unisched schedule or a "
+                f"keras.optimizers.schedules.LearningRateSchedule)")
+        if self.multipliers is not None:
+            raise ValueError(
+                f"lr needs one rate per group, but a callable sched goes "
+                f"through keras.callbacks.LearningRateScheduler, which sets "
+                f"the same rate on every variable; pass a unisched "
+                f"schedule instead")
+        self.callback = keras.callbacks.LearningRateScheduler(sched)
+        # The callback reads only ``model.optimizer``: no fit here.
+        self.callback.set_model(types.SimpleNamespace(
+            optimizer=self.optimizer))
+        return self.callback
+
+    def _compile(self) -> None:
+        """Trace the train step, the evaluation step and the hparams read
+        once, on the trainer's device."""
+        model, optimizer, loss_fn = self.model, self.optimizer, self.loss_fn
+        variables = model.trainable_variables
+        wd = self.weight_decay if self.optimizer_name != "adamw" else 0.0
+        mom_name = "momentum" if self.optimizer_name == "sgd" else "beta_1"
+        # each group's factor, as the bound optimizer's update_step
+        # applies it to the group's variables
+        factor = getattr(optimizer, "_unisched_factor", lambda v: 1.0)
+        firsts = [g[0] for g in _group_variables(model)] \
+            if self.multipliers is not None else variables[:1]
+        factors = [factor(v) for v in firsts]
+
+        def read_hparams():
+            lr = tf.cast(optimizer.learning_rate, tf.float32)
+            mom = tf.cast(tf.convert_to_tensor(getattr(optimizer,
+                                                       mom_name)),
+                          tf.float32)
+            return tf.stack([lr * f for f in factors] + [mom])
+
+        def train_step(x, y):
+            with tf.GradientTape() as tape:
+                logits = model(x, training=True)
+                loss = loss_fn(y, logits)
+            grads = tape.gradient(loss, variables)
+            if wd:
+                # PyTorch's (and MXNet's) weight_decay for SGD/Adam: L2.
+                grads = [g + wd * v for g, v in zip(grads, variables)]
+            optimizer.apply_gradients(zip(grads, variables))
+            hits = tf.reduce_sum(tf.cast(
+                tf.equal(tf.argmax(logits, axis=1), y), tf.float32))
+            # Read after the update (automatic control dependencies keep
+            # program order): the hparams of the NEXT update, for free.
+            return tf.concat([tf.stack([tf.cast(loss, tf.float32), hits]),
+                              read_hparams()], axis=0)
+
+        def eval_step(x, y):
+            logits = model(x, training=False)
+            return tf.reduce_sum(tf.cast(
+                tf.equal(tf.argmax(logits, axis=1), y), tf.int32))
+
+        sig = [_IMAGE_SPEC, _LABEL_SPEC]
+        self._train_step = tf.function(train_step, input_signature=sig,
+                                       jit_compile=self.jit_compile)
+        self._eval_step = tf.function(eval_step, input_signature=sig,
+                                      jit_compile=self.jit_compile)
+        self._read_hparams = tf.function(read_hparams, input_signature=[])
+        with tf.device(self.device):
+            # Traced here, under the device scope, once for the whole run.
+            self._train_step.get_concrete_function()
+            self._eval_step.get_concrete_function()
+            self._read_hparams.get_concrete_function()
+
+    @property
+    def traces(self) -> int:
+        """How many times the train step has been traced (1: the batch
+        dimension is free, so partial batches reuse the graph)."""
+        return self._train_step.experimental_get_tracing_count()
+
+    # -- the batch operations ---------------------------------------------
+    def train_batch(self, x: np.ndarray, y: np.ndarray) -> tuple[float, int]:
+        out = self._train_step(to_nhwc(x), y).numpy().tolist()
+        self._next = out[2:]
+        return out[0], int(out[1])
+
+    def count_correct(self, x: np.ndarray, y: np.ndarray) -> int:
+        return int(self._eval_step(to_nhwc(x), y))
+
+    def hparams(self) -> tuple[list[float], float | None]:
+        """Evaluated in float32 as ``update_step`` does: by the last train
+        step after its update, or afresh at the start of an epoch (change
+        the optimizer only through the trainer between updates)."""
+        values = self._next
+        if values is None:
+            values = self._read_hparams().numpy().tolist()
+            self._next = values
+        return values[:-1], values[-1]
+
+    def begin_epoch(self, epoch: int) -> None:
+        """A per-epoch callable: Keras' callback sets this epoch's rate,
+        before its first update (where fit calls on_epoch_begin)."""
+        if self.callback is not None:
+            self.callback.on_epoch_begin(epoch)
+        self._next = None
+
+    def end_epoch(self, train_loss: float) -> None:
+        super().end_epoch(train_loss)
+        self._next = None
+
+    def snapshot(self) -> Any:
+        return ([np.array(w, copy=True) for w in self.model.get_weights()],
+                [np.array(v, copy=True) for v in self.optimizer.variables])
+
+    def restore(self, saved: Any) -> None:
+        weights, optimizer_state = saved
+        # assign() in place: the caller's variables stay the same objects
+        # (a compiled model keeps working).
+        self.model.set_weights(weights)
+        for variable, value in zip(self.optimizer.variables,
+                                   optimizer_state):
+            variable.assign(value)
+        self._next = None
+
+
+train_lenet, lr_find, fit_one_cycle = public_api(KerasTrainer)

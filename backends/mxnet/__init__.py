@@ -50,7 +50,7 @@ from ._mx import import_mxnet, mx
 from .adapter import (REFUSED, SCHEDULABLE, LRScheduler, attached, bind,
                       set_multipliers)
 from .native import from_native
-from .train import MXNetTrainer, fit_one_cycle, lr_find, train_lenet
+from .lenet import MXNetTrainer, fit_one_cycle, lr_find, train_lenet
 
 __all__ = ["LRScheduler", "bind", "attached", "set_multipliers",
            "from_native", "import_mxnet", "SCHEDULABLE", "REFUSED",

@@ -7,7 +7,7 @@ Importing this package imports torch; ``unisched`` itself never does.
 """
 from .adapter import STATE_FORMAT, LRScheduler, bind
 from .native import from_native
-from .train import TorchTrainer, fit_one_cycle, lr_find, train_lenet
+from .lenet import TorchTrainer, fit_one_cycle, lr_find, train_lenet
 
 __all__ = ["LRScheduler", "bind", "from_native", "STATE_FORMAT",
            "train_lenet", "lr_find", "fit_one_cycle", "TorchTrainer"]

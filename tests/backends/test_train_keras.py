@@ -23,8 +23,9 @@ tf = pytest.importorskip("tensorflow")
 import unisched as us  # noqa: E402
 from unisched.backends import keras as uk  # noqa: E402
 from unisched.backends.keras.lenet import build_lenet, to_nhwc  # noqa
-from unisched.backends.keras.train import (  # noqa: E402
-    CHAPTER_LR, KerasTrainer, fit_one_cycle, lr_find, train_lenet)
+from unisched.backends.keras.lenet import (  # noqa: E402
+    KerasTrainer, fit_one_cycle, lr_find, train_lenet)
+from unisched.app.training import CHAPTER_LR  # noqa: E402
 from unisched.app.data import iterate_batches, load_dataset  # noqa: E402
 from unisched.tools import multipliers, one_cycle  # noqa: E402
 from unisched.app.training import fit  # noqa: E402
@@ -108,9 +109,12 @@ def test_discriminative_rates_are_the_ones_applied(small):
     x, y = next(iterate_batches(small.x_train, small.y_train, 256,
                                 seed=5))
     lrs, _ = trainer.hparams()
-    # hparams() is what the optimizers themselves evaluate at their step
-    assert_f32(lrs, [float(o.learning_rate)
-                     for o in trainer.group_optimizers])
+    # hparams() is what the optimizer itself evaluates at its step, times
+    # the factor its update_step applies to each group's variables
+    opt = trainer.optimizer
+    assert_f32(lrs, [float(opt.learning_rate) * opt._unisched_factor(
+        trainer.model.get_layer(layer).kernel)
+        for layer in ("conv1", "fc2", "fc3")])
     model = trainer.model
     variables = model.trainable_variables
     loss_fn = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
@@ -230,7 +234,7 @@ def test_lr_find_stops_early_on_divergence(small):
     ({"lr": slice(1e-1, 1e-3)}, ValueError, "start <= stop"),
     ({"lr": slice(1e-3, 1e-1, 2)}, ValueError, "step"),
     ({"lr": [0.1, 0.2]}, ValueError, "3 parameter groups"),
-    ({"momentum": 0.9, "optimizer": "adam"}, ValueError, "'sgd' only"),
+    ({"momentum": 0.9, "optimizer": "adam"}, ValueError, "SGD's"),
     ({"momentum": 1.0}, ValueError, "momentum"),
     ({"weight_decay": -1.0}, ValueError, "weight_decay"),
     ({"device": "tpu:7"}, ValueError, "device='tpu:7'"),
@@ -246,7 +250,7 @@ def test_bad_sched_and_unit_combinations():
         KerasTrainer(object())
     with pytest.raises(ValueError, match="unit='epoch'"):
         KerasTrainer(lambda epoch: 0.1)
-    with pytest.raises(ValueError, match="same rate on every optimizer"):
+    with pytest.raises(ValueError, match="same rate on every variable"):
         KerasTrainer(lambda epoch: 0.1, unit="epoch", lr=slice(0.1))
     with pytest.raises(ValueError, match="steps_per_epoch"):
         KerasTrainer(WARM_COSINE, unit="epoch")

@@ -1,4 +1,4 @@
-"""Tests for the MXNet LeNet trainer (``unisched.backends.mxnet.train``).
+"""Tests for the MXNet LeNet trainer (``unisched.backends.mxnet.lenet``).
 
 Rates are checked twice: as recorded (read from the optimizer before each
 update) against the schedule, and as really applied, measured from the
@@ -23,7 +23,7 @@ if importlib.util.find_spec("mxnet") is None:
 import unisched as us  # noqa: E402
 # The adapter first: it may re-export the trainer module, which imports it.
 from unisched.backends import mxnet as usm  # noqa: E402
-from unisched.backends.mxnet import train as tm  # noqa: E402
+from unisched.backends.mxnet import lenet as tm  # noqa: E402
 from unisched.backends.mxnet.lenet import build_lenet, get_params  # noqa
 from unisched.app.data import load_dataset, num_batches  # noqa: E402
 from unisched.app.lenet import LENET_LAYER_GROUPS  # noqa: E402
@@ -51,8 +51,8 @@ class Probe(tm.MXNetTrainer):
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        params = self.net.collect_params()
-        self.probes = [params[f"{self.net.prefix}{group[0]}_weight"]
+        params = self.model.collect_params()
+        self.probes = [params[f"{self.model.prefix}{group[0]}_weight"]
                        for group in LENET_LAYER_GROUPS]
         self.applied = []
 
@@ -194,16 +194,19 @@ def test_reduce_on_plateau_observes_epoch_loss(small):
 def test_trainer_structure():
     t = tm.MXNetTrainer(0.1, optimizer="sgd", momentum=0.9,
                         weight_decay=1e-4)
-    assert type(t.optimizer) is mx.optimizer.SGD
-    assert (t.optimizer.momentum, t.optimizer.wd) == (0.9, 1e-4)
-    assert t.net._active            # hybridized, as in the chapter
+    assert isinstance(t.optimizer, mx.gluon.Trainer)
+    assert type(t.optimizer.optimizer) is mx.optimizer.SGD
+    assert (t.optimizer.optimizer.momentum,
+            t.optimizer.optimizer.wd) == (0.9, 1e-4)
+    assert t.model._active          # hybridized, as in the chapter
     assert isinstance(t.loss_fn, mx.gluon.loss.SoftmaxCrossEntropyLoss)
-    assert usm.attached(t.trainer) is t.adapter
+    assert usm.attached(t.optimizer) is t.adapter
     gpu = mx.context.num_gpus() > 0
-    assert t.ctx == (mx.gpu() if gpu else mx.cpu())
-    assert type(tm.MXNetTrainer(0.1, optimizer="adam").optimizer) \
+    assert t.device == (mx.gpu() if gpu else mx.cpu())
+    assert type(tm.MXNetTrainer(0.1, optimizer="adam").optimizer.optimizer) \
         is mx.optimizer.Adam
-    assert type(tm.MXNetTrainer(0.1, optimizer="adamw").optimizer) \
+    assert type(tm.MXNetTrainer(0.1,
+                                optimizer="adamw").optimizer.optimizer) \
         is tm.AdamW
     assert t.hparams() == ([0.1], 0.9)
 

@@ -19,7 +19,7 @@ import unisched as us  # noqa: E402
 from unisched.backends import torch as ust  # noqa: E402
 from unisched.backends.torch.lenet import (build_lenet,  # noqa: E402
                                             get_params)
-from unisched.backends.torch.train import (TorchTrainer,  # noqa: E402
+from unisched.backends.torch.lenet import (TorchTrainer,  # noqa: E402
                                             fit_one_cycle, lr_find,
                                             train_lenet)
 from unisched.app.data import load_dataset  # noqa: E402
@@ -112,8 +112,8 @@ def test_groups_are_the_lenet_layer_groups(small):
     torch.nn.CrossEntropyLoss()(twin(torch.from_numpy(x)),
                                 torch.from_numpy(y)).backward()
     assert trainer.hparams() == ([0.1, 0.2, 0.5], 0.0)
-    trainer.train_batch(x, y)
-    after = dict(trainer.net.named_parameters())
+    trainer.train_batch(*next(trainer.batches(x, y, BS, shuffle=False)))
+    after = dict(trainer.model.named_parameters())
     for name, p in twin.named_parameters():
         assert float(p.grad.abs().max()) > 0
         expected = p.detach() - rates[name.split(".")[0]] * p.grad
@@ -291,7 +291,7 @@ def test_device_defaults():
     want = "cuda" if torch.cuda.is_available() else "cpu"
     assert TorchTrainer(0.1).device.type == want
     model = build_lenet(seed=0)
-    assert TorchTrainer(0.1, model=model, device="cpu").net is model
+    assert TorchTrainer(0.1, model=model, device="cpu").model is model
     with pytest.raises(ValueError, match="device"):
         TorchTrainer(0.1, model=model, device="meta")
 
@@ -305,7 +305,7 @@ def test_device_defaults():
     (dict(lr=[0.1, 0.2]), ValueError, "3 parameter groups"),
     (dict(lr=-0.1), ValueError, "lr"),
     (dict(momentum=1.0), ValueError, "momentum"),
-    (dict(optimizer="adam", momentum=0.9), ValueError, "betas"),
+    (dict(optimizer="adam", momentum=0.9), ValueError, "beta1"),
     (dict(weight_decay=-1.0), ValueError, "weight_decay"),
     (dict(sched=True), TypeError, "sched"),
     (dict(sched=[0.1]), TypeError, "sched"),

@@ -1,66 +1,275 @@
-"""The framework-neutral training loop shared by the three LeNet trainers.
+"""LeNet training, written once for every framework.
 
-Each backend supplies a :class:`Trainer`: a model, an optimizer and a bound
-schedule, with four small operations (train one batch, count correct
-predictions, read the hyperparameters the optimizer will apply next, and
-the end-of-epoch hook).  :func:`fit` runs the same epochs over the same
-batches (:func:`unisched.app.data.iterate_batches`) for every framework and
-records the same things, so that any difference between frameworks is the
-framework's own.  :func:`find_lr` runs the learning-rate finder sweep on a
-trainer bound to :func:`unisched.tools.lr_finder_schedule`.
+The layout is Keras 3's ``trainer.py`` / ``backend/<name>/trainer.py``
+split: this module holds everything that is the same in every framework
+-- the argument checks, how ``sched`` is read and bound (the adapter
+contract of ``backends/_contract.py``), the epoch loop (:func:`fit`), the
+finder sweep (:func:`find_lr`) and the public :func:`train_lenet`,
+:func:`lr_find` and :func:`fit_one_cycle` (documented here, once).  Each
+backend's ``lenet.py`` subclasses :class:`Trainer` with what differs:
+building the model from the shared numpy weights, making the optimizer
+(one parameter group per ``LENET_LAYER_GROUPS`` entry where the framework
+has groups), calling its ``bind``, accepting its native schedulers, one
+training step, counting correct predictions, reading the applied
+hyperparameters back from the optimizer, and saving / restoring weights
+and optimizer state.  It then exposes the three functions with
+``train_lenet, lr_find, fit_one_cycle = public_api(ItsTrainer)``.
+
+Every trainer has the same attributes: ``model``, ``optimizer``,
+``adapter`` (the adapter ``bind`` returned; None with a native
+scheduler, which is in ``native``), ``schedule`` (the unisched schedule
+bound), ``device``, ``multipliers``, ``unit``, ``steps_per_epoch``.
 """
 from __future__ import annotations
 
 import abc
+import copy
+import functools
+import numbers
 import time
-from typing import Any, Callable
+from typing import Any, Callable, Iterator, Mapping, Sequence
 
 import numpy as np
 
 from .. import _validate as check
+from ..base import Schedule
+from ..schedules import ConstantScheduler
+from ..spec import parse
+from ..tools import (LRFinderResult, LRFinderState, Recorder, lr_range,
+                     multipliers, one_cycle)
 from .data import Dataset, iterate_batches, num_batches
 from .lenet import LENET_LAYER_GROUPS
-from ..tools import (LRFinderResult, LRFinderState, Recorder, lr_range,
-                    one_cycle)
+
+__all__ = ["Trainer", "fit", "find_lr", "public_api", "check_data",
+           "OPTIMIZERS", "UNITS", "CHAPTER_LR"]
+
+#: Optimizer names, each framework's own class with its defaults:
+#: SGD (``momentum``, no Nesterov, no dampening), Adam, AdamW.
+OPTIMIZERS = ("sgd", "adam", "adamw")
+UNITS = ("step", "epoch")
+#: The chapter's rate (``SGD(lr=0.3)``): the rate the optimizer holds
+#: before a native scheduler scales or replaces it, when ``lr`` is None.
+CHAPTER_LR = 0.3
+N_GROUPS = len(LENET_LAYER_GROUPS)
+
+Batches = Iterator[tuple[Any, Any]]
 
 
 class Trainer(abc.ABC):
-    """One model + optimizer + schedule in one framework.
+    """LeNet, an optimizer and a schedule in one framework, one update at
+    a time (the operations :func:`fit` and :func:`find_lr` need).
 
-    Subclasses implement the batch-level operations on numpy inputs
-    (images NCHW float32 in [0, 1], labels int64); :func:`fit` does the
-    rest.
+    Update ``k`` (``k = 0, 1, ...`` updates done by this trainer) gives
+    layer group ``i`` the rate::
+
+        lr_i(k) = m_i * sched(k)                     unit='step'
+        lr_i(k) = m_i * sched(k // steps_per_epoch)  unit='epoch'
+
+    with ``m = unisched.tools.multipliers(lr, 3)`` over
+    ``LENET_LAYER_GROUPS`` (conv body, hidden dense layers, head) when
+    ``lr`` is given (then the schedule is the head's rate), else ``m =
+    [1]``.  A schedule with a momentum cycle (``sched.momentum``) also
+    drives SGD's momentum or Adam's beta1 (the adapter's
+    ``momentum='auto'``).
+
+    Args:
+        sched: a unisched schedule, a spec string (``unisched.parse``) or
+            a number (a constant rate), bound with the backend's
+            ``bind``; or the framework's own scheduler as the d2l chapter
+            uses it (see each backend's trainer).  A
+            ``unisched.ReduceOnPlateau`` (``mode='min'``) observes the
+            epoch's mean training loss after each epoch; the trainer
+            works on a copy, so the caller's object is unchanged.
+        optimizer: ``'sgd'``, ``'adam'`` or ``'adamw'``.
+        momentum: SGD momentum in [0, 1); 0 for Adam/AdamW (their beta1
+            is the framework's 0.9 unless the schedule cycles it).
+        weight_decay: PyTorch's meaning in every framework: an L2 term
+            added to the gradient for SGD and Adam, decoupled for AdamW.
+        lr: discriminative rates, fastai's semantics: a number,
+            ``slice(hi)``, ``slice(lo, hi)`` or 3 rates; None: one rate.
+        unit: ``'step'`` or ``'epoch'``: what ``sched`` counts.
+        steps_per_epoch: updates per epoch; required with
+            ``unit='epoch'`` (``train_lenet`` passes it).
+        model: a LeNet from the backend's ``build_lenet`` to train in
+            place; default: a new one from ``params`` or
+            ``init_lenet_params(seed)``.
+        params, seed: the initial weights (canonical dict) / their seed.
+        device: None (the model's device, else a GPU if the framework
+            sees one, else the CPU) or the framework's device or name.
     """
 
     framework: str = ""
 
+    def __init__(self, sched: Any, *, optimizer: str = "sgd",
+                 momentum: float = 0.0, weight_decay: float = 0.0,
+                 lr: float | slice | Sequence[float] | None = None,
+                 unit: str = "step", steps_per_epoch: int | None = None,
+                 model: Any = None,
+                 params: Mapping[str, np.ndarray] | None = None,
+                 seed: int = 0, device: Any = None) -> None:
+        self.optimizer_name = check.choice("optimizer", optimizer,
+                                           OPTIMIZERS)
+        self.momentum = check.in_range("momentum", momentum, 0.0, 1.0,
+                                       high_open=True)
+        if self.momentum and self.optimizer_name != "sgd":
+            raise ValueError(f"momentum={momentum!r} is SGD's; "
+                             f"{self.optimizer_name!r} uses beta1 (0.9, or "
+                             f"the schedule's momentum cycle)")
+        self.weight_decay = check.rate("weight_decay", weight_decay)
+        self.unit = check.choice("unit", unit, UNITS)
+        if steps_per_epoch is not None:
+            steps_per_epoch = check.integer("steps_per_epoch",
+                                            steps_per_epoch, 1)
+        self.steps_per_epoch = steps_per_epoch
+        self.multipliers = None if lr is None else tuple(
+            multipliers(lr, N_GROUPS))
+        #: the optimizer's own rates per group, which a native scheduler
+        #: scales (PyTorch's way)
+        self.base_lrs = [CHAPTER_LR] if lr is None else lr_range(lr,
+                                                                 N_GROUPS)
+        if model is not None:
+            if params is not None:
+                raise ValueError("give model or params, not both")
+            self._check_model(model)
+        self.device = self._resolve_device(device, model)
+        self.model = model if model is not None else self._build_model(
+            params, seed)
+        self.schedule = self._schedule(sched)
+        self.optimizer = self._make_optimizer()
+        self.adapter = self.native = None
+        if self.schedule is None:
+            self.native = self._bind_native(sched)
+            return
+        options: dict[str, Any] = {}
+        if self.unit == "epoch":
+            if steps_per_epoch is None:
+                raise ValueError("steps_per_epoch is required with "
+                                 "unit='epoch', got None")
+            options.update(unit="epoch", steps_per_epoch=steps_per_epoch)
+        if self.multipliers is not None:
+            options["multipliers"] = self.multipliers
+        self.adapter = self._bind(self.schedule, options)
+
+    def _schedule(self, sched: Any) -> Schedule | None:
+        """``sched`` as the unisched schedule to bind, or None for a
+        native scheduler (then ``_bind_native`` takes it)."""
+        converted = self._from_native(sched)
+        if converted is not None:
+            sched = converted
+        if isinstance(sched, str):
+            sched = parse(sched)
+        elif isinstance(sched, numbers.Real) and \
+                not isinstance(sched, (bool, np.bool_)):
+            sched = ConstantScheduler(check.rate("sched", sched))
+        if not isinstance(sched, Schedule):
+            return None
+        if sched.stateful:
+            if getattr(sched, "mode", "min") != "min":
+                raise ValueError(f"the trainer feeds the epoch's mean "
+                                 f"training loss to {type(sched).__name__},"
+                                 f" which needs mode='min', got "
+                                 f"mode={sched.mode!r}")
+            sched = copy.deepcopy(sched)  # the caller's keeps its state
+        return sched
+
+    # -- what each framework supplies -------------------------------------
     @abc.abstractmethod
-    def train_batch(self, x: np.ndarray, y: np.ndarray) -> tuple[float, int]:
-        """One optimizer update on a batch: (mean loss, correct count)."""
+    def _check_model(self, model: Any) -> None:
+        """TypeError unless ``model`` is the framework's LeNet."""
 
     @abc.abstractmethod
-    def count_correct(self, x: np.ndarray, y: np.ndarray) -> int:
+    def _resolve_device(self, device: Any, model: Any) -> Any:
+        """The device to train on (checked against ``model``'s)."""
+
+    @abc.abstractmethod
+    def _build_model(self, params: Mapping[str, np.ndarray] | None,
+                     seed: int) -> Any:
+        """A new LeNet from the canonical weights, on ``self.device``."""
+
+    @abc.abstractmethod
+    def _make_optimizer(self) -> Any:
+        """The optimizer ``self.optimizer_name`` with ``self.momentum``,
+        ``self.weight_decay`` and the rates ``self.base_lrs`` (one
+        parameter group per layer group where the framework has groups
+        and ``lr`` is given)."""
+
+    @abc.abstractmethod
+    def _bind(self, schedule: Schedule, options: dict[str, Any]) -> Any:
+        """``bind(schedule, <optimizer>, **options)``; ``options`` may hold
+        ``unit``, ``steps_per_epoch`` and ``multipliers`` (one per layer
+        group, to pass as the framework's bind takes them)."""
+
+    def _from_native(self, sched: Any) -> Schedule | None:
+        """A native object that the trainer binds as a unisched schedule
+        (exact conversions), else None."""
+        return None
+
+    def _bind_native(self, sched: Any) -> Any:
+        """Hand a native scheduler to the optimizer; TypeError listing
+        what the framework accepts for anything else."""
+        raise TypeError(f"sched must be a unisched schedule, a spec string "
+                        f"or a number, got {sched!r}")
+
+    @abc.abstractmethod
+    def train_batch(self, x: Any, y: Any) -> tuple[float, int]:
+        """One optimizer update on a batch of :meth:`batches`: the mean
+        loss and the correct count of the forward pass before it."""
+
+    @abc.abstractmethod
+    def count_correct(self, x: Any, y: Any) -> int:
         """Correct predictions on a batch, in evaluation mode."""
 
     @abc.abstractmethod
     def hparams(self) -> tuple[list[float], float | None]:
-        """The learning rate per parameter group and the momentum (or Adam
-        beta1; None without one) that the NEXT update will apply, read
-        from the optimizer itself."""
+        """The rate per layer group and the momentum (SGD) or beta1
+        (Adam, AdamW) that the NEXT update will apply, read from the
+        optimizer."""
 
-    def end_epoch(self) -> None:
-        """Called after each epoch (per-epoch schedulers step here)."""
+    @abc.abstractmethod
+    def snapshot(self) -> Any:
+        """A copy of the weights (gradients, mode) and the optimizer
+        state, for :meth:`restore`."""
+
+    @abc.abstractmethod
+    def restore(self, saved: Any) -> None:
+        """Put back a :meth:`snapshot`, in place: the model's and the
+        optimizer's variables stay the same objects."""
+
+    # -- epoch hooks ------------------------------------------------------
+    def batches(self, x: np.ndarray, y: np.ndarray, batch_size: int, *,
+                shuffle: bool = True, seed: int = 0,
+                epoch: int = 0) -> Batches:
+        """The batches of :func:`unisched.app.data.iterate_batches`, in
+        the form ``train_batch`` takes (numpy NCHW images and int labels
+        here; a backend may convert them)."""
+        return iterate_batches(x, y, batch_size, shuffle=shuffle,
+                               seed=seed, epoch=epoch)
+
+    def begin_epoch(self, epoch: int) -> None:
+        """Called before the first update of each epoch."""
+
+    def end_epoch(self, train_loss: float) -> None:
+        """Called after each epoch with its mean training loss: a plateau
+        schedule observes it (the next update uses the new rate)."""
+        if self.schedule is not None and self.schedule.stateful:
+            self.adapter.observe(train_loss)
 
     def evaluate(self, x: np.ndarray, y: np.ndarray,
-                 batch_size: int = 1024) -> float:
+                 batch_size: int = 256) -> float:
         """Accuracy on ``(x, y)``."""
         correct = 0
-        for xb, yb in iterate_batches(x, y, batch_size, shuffle=False):
+        for xb, yb in self.batches(x, y, batch_size, shuffle=False):
             correct += self.count_correct(xb, yb)
         return correct / len(y)
 
+    def __repr__(self) -> str:
+        what = self.native if self.adapter is None else self.adapter
+        return (f"{type(self).__name__}({what!r}, optimizer="
+                f"{self.optimizer_name!r}, multipliers={self.multipliers},"
+                f" device={self.device})")
 
-def _progress(total: int, enabled: bool | None, desc: str):
+
+def _progress(total: int, enabled: bool | None, desc: str) -> Any:
     """A tqdm bar on long runs (None: only when tqdm is installed and the
     run has more than 50 updates)."""
     if enabled is False or (enabled is None and total <= 50):
@@ -71,7 +280,8 @@ def _progress(total: int, enabled: bool | None, desc: str):
         if enabled:
             raise
         return None
-    return tqdm(total=total, desc=desc, leave=False)
+    # refreshed at most 4 times a second: no cost per update
+    return tqdm(total=total, desc=desc, leave=False, mininterval=0.25)
 
 
 def fit(trainer: Trainer, data: Dataset, num_epochs: int,
@@ -85,41 +295,41 @@ def fit(trainer: Trainer, data: Dataset, num_epochs: int,
     batch loss; per epoch: mean train loss, train accuracy (on the batches
     as trained), test accuracy and time, with the chapter's summary line
     passed to ``log``.  Batches come from
-    :func:`unisched.app.data.iterate_batches` with ``seed`` (the same in every
-    framework).  ``max_updates`` stops early (for tests and quick runs).
+    :func:`unisched.app.data.iterate_batches` with ``seed`` (the same in
+    every framework).  ``max_updates`` stops early.
     """
     num_epochs = check.integer("num_epochs", num_epochs, 1)
     batch_size = check.integer("batch_size", batch_size, 1)
     if max_updates is not None:
         max_updates = check.integer("max_updates", max_updates, 1)
     recorder = recorder if recorder is not None else Recorder()
-    per_epoch = num_batches(len(data.y_train), batch_size)
-    total = per_epoch * num_epochs
+    total = num_epochs * num_batches(len(data.y_train), batch_size)
     if max_updates is not None:
         total = min(total, max_updates)
     bar = _progress(total, progress, f"{trainer.framework} training")
     step = recorder.steps[-1] + 1 if len(recorder) else 0
-    done = 0
+    record, last = recorder.record_update, step + total
     try:
         for epoch in range(num_epochs):
             start = time.perf_counter()
+            trainer.begin_epoch(epoch)
             loss_sum, correct, seen = 0.0, 0, 0
-            for xb, yb in iterate_batches(data.x_train, data.y_train,
+            for xb, yb in trainer.batches(data.x_train, data.y_train,
                                           batch_size, seed=seed,
                                           epoch=epoch):
                 lrs, momentum = trainer.hparams()
                 loss, hits = trainer.train_batch(xb, yb)
-                recorder.record_update(step, lrs, momentum, loss)
-                loss_sum += loss * len(yb)
+                record(step, lrs, momentum, loss)
+                n = len(yb)
+                loss_sum += loss * n
                 correct += hits
-                seen += len(yb)
+                seen += n
                 step += 1
-                done += 1
                 if bar is not None:
                     bar.update(1)
-                if max_updates is not None and done >= max_updates:
+                if step == last:
                     break
-            trainer.end_epoch()
+            trainer.end_epoch(loss_sum / seen)
             test_acc = trainer.evaluate(data.x_test, data.y_test)
             recorder.record_epoch(
                 len(recorder.epochs) + 1, train_loss=loss_sum / seen,
@@ -130,7 +340,7 @@ def fit(trainer: Trainer, data: Dataset, num_epochs: int,
                 emit = bar.write if bar is not None and log is print \
                     else log
                 emit(recorder.summary_line())
-            if max_updates is not None and done >= max_updates:
+            if step == last:
                 break
     finally:
         if bar is not None:
@@ -140,27 +350,34 @@ def fit(trainer: Trainer, data: Dataset, num_epochs: int,
 
 def find_lr(trainer: Trainer, data: Dataset, state: LRFinderState,
             batch_size: int = 256, seed: int = 0) -> LRFinderResult:
-    """Run the finder sweep: ``trainer`` must be bound to
-    ``state.schedule``; batches cycle through as many epochs as needed
-    until ``state`` says stop.  Restoring the weights is the caller's job
-    (each backend's ``lr_find`` does it)."""
+    """Run the finder sweep on ``trainer`` (bound to ``state.schedule``):
+    batches cycle through as many epochs as needed until ``state`` says
+    stop.  The weights and the optimizer state are restored afterwards,
+    exactly, also when the sweep raises."""
     batch_size = check.integer("batch_size", batch_size, 1)
-    epoch = 0
-    while not state.should_stop:
-        for xb, yb in iterate_batches(data.x_train, data.y_train,
-                                      batch_size, seed=seed, epoch=epoch):
-            lrs, _ = trainer.hparams()
-            # Keras evaluates the sweep in float32 (~1e-6 relative)
-            if not np.isclose(lrs[-1], state.next_lr, rtol=1e-5, atol=0):
-                raise RuntimeError(
-                    f"the trainer applies lr={lrs[-1]!r} but the finder "
-                    f"expects {state.next_lr!r} at update {state.step}; "
-                    f"bind the trainer to state.schedule")
-            loss, _ = trainer.train_batch(xb, yb)
-            if state.update(loss):
-                break
-        epoch += 1
-    return state.result()
+    saved = trainer.snapshot()
+    try:
+        epoch = 0
+        while not state.should_stop:
+            for xb, yb in trainer.batches(data.x_train, data.y_train,
+                                          batch_size, seed=seed,
+                                          epoch=epoch):
+                lrs, _ = trainer.hparams()
+                # Keras evaluates the sweep in float32 (~1e-6 relative)
+                if not np.isclose(lrs[-1], state.next_lr, rtol=1e-5,
+                                  atol=0):
+                    raise RuntimeError(
+                        f"the trainer applies lr={lrs[-1]!r} but the "
+                        f"finder expects {state.next_lr!r} at update "
+                        f"{state.step}; bind the trainer to "
+                        f"state.schedule")
+                loss, _ = trainer.train_batch(xb, yb)
+                if state.update(loss):
+                    break
+            epoch += 1
+        return state.result()
+    finally:
+        trainer.restore(saved)
 
 
 def check_data(data: Any) -> Dataset:
@@ -172,33 +389,171 @@ def check_data(data: Any) -> Dataset:
     return data
 
 
-def fit_one_cycle(train_lenet: Callable[..., Recorder], data: Dataset,
-                  num_epochs: int, max_lr: Any, preset: str = "fastai",
-                  batch_size: int = 256, optimizer: str = "sgd",
-                  seed: int = 0, **train_options: Any) -> Recorder:
-    """fastai's ``fit_one_cycle`` through one backend's ``train_lenet``:
-    ``unisched.tools.one_cycle(peak, num_epochs * steps_per_epoch,
-    preset)``, which also drives SGD's momentum or Adam's beta1 (fastai:
-    0.95 -> 0.85 -> 0.95).  ``max_lr`` is the peak rate or fastai's
-    discriminative form (``slice(hi)``, ``slice(lo, hi)``, a list of 3):
-    the last layer group peaks at ``hi``, the others at their share of it
-    (then ``lr`` must not be given).  ``unit`` must stay ``'step'``."""
-    data = check_data(data)
-    num_epochs = check.integer("num_epochs", num_epochs, 1)
-    batch_size = check.integer("batch_size", batch_size, 1)
-    if train_options.get("unit", "step") != "step":
-        raise ValueError(f"fit_one_cycle's schedule counts updates; "
-                         f"unit must be 'step', got "
-                         f"{train_options['unit']!r}")
-    if isinstance(max_lr, (slice, list, tuple, np.ndarray)):
-        if train_options.get("lr") is not None:
-            raise ValueError("give discriminative rates in max_lr or in "
-                             "lr, not both")
-        peak = lr_range(max_lr, len(LENET_LAYER_GROUPS))[-1]
-        train_options["lr"] = max_lr
-    else:
-        peak = check.positive("max_lr", max_lr)
-    total = num_epochs * num_batches(len(data.y_train), batch_size)
-    sched = one_cycle(peak, total, preset)
-    return train_lenet(sched, data, num_epochs, batch_size, optimizer,
-                       seed=seed, **train_options)
+def public_api(trainer_cls: type[Trainer]
+               ) -> tuple[Callable[..., Recorder],
+                          Callable[..., LRFinderResult],
+                          Callable[..., Recorder]]:
+    """``train_lenet, lr_find, fit_one_cycle`` for one framework's
+    trainer: the same functions, signatures and documentation in every
+    backend (``unisched.backends.<framework>.train_lenet``...)."""
+    module = trainer_cls.__module__
+    fw = trainer_cls.framework
+
+    def train_lenet(sched: Any, data: Dataset, num_epochs: int,
+                    batch_size: int = 256, optimizer: str = "sgd",
+                    momentum: float = 0.0, unit: str = "step",
+                    seed: int = 0, *, weight_decay: float = 0.0,
+                    lr: float | slice | Sequence[float] | None = None,
+                    params: Mapping[str, np.ndarray] | None = None,
+                    device: Any = None, recorder: Recorder | None = None,
+                    max_updates: int | None = None,
+                    progress: bool | None = None,
+                    log: Callable[[str], Any] | None = print
+                    ) -> Recorder:
+        data = check_data(data)
+        batch_size = check.integer("batch_size", batch_size, 1)
+        trainer = trainer_cls(
+            sched, optimizer=optimizer, momentum=momentum,
+            weight_decay=weight_decay, lr=lr, unit=unit,
+            steps_per_epoch=num_batches(len(data.y_train), batch_size),
+            params=params, seed=seed, device=device)
+        return fit(trainer, data, num_epochs, batch_size, seed,
+                   recorder=recorder, max_updates=max_updates,
+                   progress=progress, log=log)
+
+    def lr_find(data: Dataset, start_lr: float = 1e-7,
+                end_lr: float = 10.0, num_it: int = 100,
+                batch_size: int = 256, optimizer: str = "sgd",
+                momentum: float = 0.0, seed: int = 0, *, model: Any = None,
+                params: Mapping[str, np.ndarray] | None = None,
+                stop_div: bool = True) -> LRFinderResult:
+        data = check_data(data)
+        state = LRFinderState(start_lr, end_lr, num_it, stop_div=stop_div)
+        trainer = trainer_cls(state.schedule, optimizer=optimizer,
+                              momentum=momentum, model=model,
+                              params=params, seed=seed)
+        return find_lr(trainer, data, state, batch_size, seed)
+
+    def fit_one_cycle(data: Dataset, num_epochs: int,
+                      max_lr: float | slice | Sequence[float],
+                      preset: str = "fastai", batch_size: int = 256,
+                      optimizer: str = "sgd", seed: int = 0,
+                      **train_options: Any) -> Recorder:
+        data = check_data(data)
+        num_epochs = check.integer("num_epochs", num_epochs, 1)
+        batch_size = check.integer("batch_size", batch_size, 1)
+        if train_options.get("unit", "step") != "step":
+            raise ValueError(f"fit_one_cycle's schedule counts updates; "
+                             f"unit must be 'step', got "
+                             f"{train_options['unit']!r}")
+        if isinstance(max_lr, (slice, list, tuple, np.ndarray)):
+            if train_options.get("lr") is not None:
+                raise ValueError("give discriminative rates in max_lr or "
+                                 "in lr, not both")
+            peak = lr_range(max_lr, N_GROUPS)[-1]
+            train_options["lr"] = max_lr
+        else:
+            peak = check.positive("max_lr", max_lr)
+        total = num_epochs * num_batches(len(data.y_train), batch_size)
+        return train_lenet(one_cycle(peak, total, preset), data,
+                           num_epochs, batch_size, optimizer, seed=seed,
+                           **train_options)
+
+    out = []
+    for fn, doc in ((train_lenet, _TRAIN_DOC), (lr_find, _FIND_DOC),
+                    (fit_one_cycle, _CYCLE_DOC)):
+        fn.__module__, fn.__qualname__ = module, fn.__name__
+        fn.__doc__ = doc.format(fw=fw, cls=trainer_cls.__name__,
+                                module=module)
+        out.append(fn)
+    return tuple(out)
+
+
+_TRAIN_DOC = """Train the d2l chapter's LeNet in {fw} under ``sched``.
+
+    Update ``k`` of layer group ``i`` uses ``multipliers(lr, 3)[i] *
+    sched(k)`` (``sched(k // steps_per_epoch)`` with ``unit='epoch'``,
+    ``steps_per_epoch = ceil(len(train) / batch_size)``).  The epochs,
+    batch order (``seed``) and records are those of
+    :func:`unisched.app.training.fit`, identical in every framework: the
+    chapter's modernized LeNet, mean softmax cross-entropy, per epoch
+    train loss, train accuracy, test accuracy.
+
+    Args:
+        sched: a unisched schedule, spec string or number, or {fw}'s own
+            scheduler as the chapter uses it (see :class:`{cls}`).
+        data: a :class:`unisched.app.data.Dataset`.
+        num_epochs: epochs to train.
+        batch_size: images per update.
+        optimizer: ``'sgd'``, ``'adam'`` or ``'adamw'``.
+        momentum: SGD momentum.
+        unit: ``'step'`` or ``'epoch'``: what ``sched`` counts.
+        seed: initial weights (``init_lenet_params(seed)``) and batch
+            order.
+        weight_decay: PyTorch's meaning (L2; decoupled for AdamW).
+        lr: discriminative rates over ``LENET_LAYER_GROUPS``.
+        params: initial weights (canonical dict) instead of the seed's.
+        device: None = GPU if available, else CPU.
+        recorder: a :class:`~unisched.tools.Recorder` to append to.
+        max_updates: stop after this many updates.
+        progress: tqdm bar (None: only for runs over 50 updates).
+        log: called with the chapter's line after each epoch (None:
+            silent).
+
+    Returns:
+        The recorder: per update the rates and momentum read from the
+        optimizer and the loss; per epoch train loss/acc, test acc, time.
+
+    Example:
+        >>> from unisched.app.data import load_dataset
+        >>> from {module} import train_lenet
+        >>> rec = train_lenet("cosine(max_update=2, base_lr=0.3, "
+        ...                   "final_lr=0.1)", load_dataset("digits",
+        ...                   limit=64), 1, batch_size=32, log=None)
+        >>> [round(v, 6) for v in rec.lrs]
+        [0.3, 0.2]
+    """
+
+_FIND_DOC = """fastai's learning-rate finder on LeNet in {fw}.
+
+    Update ``k`` uses ``start_lr * (end_lr / start_lr) ** (k / num_it)``
+    (:func:`unisched.tools.lr_finder_schedule`); the sweep stops after
+    ``num_it`` updates, when the smoothed loss exceeds 4x its best
+    (``stop_div``), or on a NaN loss.  Batches cycle through the training
+    set as many epochs as needed.  Afterwards the weights (gradients,
+    mode) and the optimizer state are put back exactly, in a
+    ``finally``: also when the sweep raises.
+
+    Args:
+        data: a :class:`unisched.app.data.Dataset`.
+        start_lr, end_lr, num_it: the sweep.
+        batch_size: images per update.
+        optimizer, momentum: as in ``train_lenet`` (a fresh optimizer).
+        seed: initial weights (when neither ``model`` nor ``params``) and
+            batch order.
+        model: a LeNet from ``build_lenet`` to probe in place.
+        params: initial weights for a new LeNet instead.
+        stop_div: stop when the loss diverges.
+
+    Returns:
+        :class:`unisched.tools.LRFinderResult` with the curve and the
+        ``minimum``, ``steep``, ``valley`` and ``slide`` suggestions.
+    """
+
+_CYCLE_DOC = """fastai's ``fit_one_cycle`` on LeNet in {fw}:
+    ``train_lenet`` with ``unisched.tools.one_cycle(peak, num_epochs *
+    steps_per_epoch, preset)``, which also drives SGD's momentum or
+    Adam's beta1 (fastai: 0.95 -> 0.85 -> 0.95).
+
+    Args:
+        data: a :class:`unisched.app.data.Dataset`.
+        num_epochs: epochs; the cycle spans all their updates.
+        max_lr: the peak rate, or fastai's discriminative form
+            (``slice(hi)``, ``slice(lo, hi)``, a list of 3): the last
+            group peaks at ``hi``, the others at their share of it (then
+            do not pass ``lr``).
+        preset: ``'fastai'`` or ``'torch'`` (see ``one_cycle``).
+        batch_size, optimizer, seed: as in ``train_lenet``.
+        **train_options: other ``train_lenet`` keywords (``unit`` must
+            stay ``'step'``).
+    """
