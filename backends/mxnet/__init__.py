@@ -19,13 +19,17 @@ from ``sched.momentum(k)`` inside that scheduler call (see
 :data:`SCHEDULABLE` for the optimizers where this order holds).
 
 Saving and loading.  ``Trainer.save_states`` pickles the optimizer, its
-update counts and its ``lr_scheduler`` (the adapter, with the schedule and
+update counts and its ``lr_scheduler`` (the adapter: binding, position,
 a ``ReduceOnPlateau``'s state); ``load_states`` replaces the Trainer's
-optimizer by that copy, so counting, rates and momentum continue where they
-stopped, even in a new process with no schedule bound.  The adapter object
-used before ``load_states`` is no longer the one in use: get the live one
-with :func:`attached` (e.g. to ``observe`` a metric). ``lr_mult`` lives on
-the Parameters and is not saved.
+optimizer by that copy, so rates, momentum and multipliers (``lr_mult``,
+which MXNet does not save, is set again at the next update) continue where
+they stopped, even in a new process with no schedule bound; then
+:func:`attached` gives the adapter in use.  On a trainer :func:`bind` has
+bound, ``load_states`` hands the checkpoint to the bound adapter, which
+stays the one in use and applies its ``on_mismatch`` to a checkpoint made
+with another binding (on an error the trainer is left as it was).
+Binding after ``load_states`` follows the same rules: the order does not
+matter.
 
 >>> import unisched as us
 >>> from unisched.backends import mxnet as usm
@@ -46,9 +50,8 @@ the Parameters and is not saved.
 [1.0, 1.0, 1.0, 0.5]
 """
 
-from ._mx import import_mxnet, mx
-from .adapter import (REFUSED, SCHEDULABLE, LRScheduler, attached, bind,
-                      set_multipliers)
+from ._mx import REFUSED, SCHEDULABLE, import_mxnet, mx
+from .adapter import LRScheduler, attached, bind, set_multipliers
 from .native import from_native
 from .lenet import MXNetTrainer, fit_one_cycle, lr_find, train_lenet
 

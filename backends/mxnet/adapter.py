@@ -12,45 +12,13 @@ from unisched import _validate as check
 from unisched._cache import BLOCK, StepCache
 
 from .. import _contract as C
-from ._mx import mx
+from ._mx import _BUFFERED, check_buffers, mx, set_position, snapshot, \
+    spellings
 # A kvstore server unpickles the optimizer (this class included) while
 # ``import mxnet`` is still running: ``mx.lr_scheduler`` may not be set yet.
-from mxnet import optimizer as _opt  # noqa: E402
 from mxnet.lr_scheduler import LRScheduler as _MXLRScheduler  # noqa: E402
 
 FORMAT = "unisched.mxnet.LRScheduler"
-_SGD = {"momentum": "momentum", "weight_decay": "wd"}
-_ADAM = {"beta1": "beta1", "beta2": "beta2", "weight_decay": "wd"}
-#: Optimizer class -> canonical hyperparameter name -> the attribute an
-#: adapter can drive per update.  Each was checked in MXNet 1.9.1's source:
-#: the optimizer's ``update`` increments ``num_update``, calls the
-#: scheduler and only then reads the attribute, so the value set by the
-#: scheduler call applies to the SAME update (tests/backends/test_mxnet.py
-#: checks the order for every entry).  Left out on purpose: LAMB (reads
-#: ``beta1`` before the scheduler call), LARS (rescales ``momentum`` by
-#: its own rate ratio), DCASGD.  Other optimizers: the rate only.
-SCHEDULABLE: dict[type, dict[str, str]] = {
-    _opt.SGD: _SGD, _opt.NAG: _SGD, _opt.Signum: _SGD, _opt.Adam: _ADAM,
-    _opt.Adamax: _ADAM, _opt.Nadam: _ADAM, _opt.FTML: _ADAM}
-# These keep a momentum buffer only if ``momentum != 0`` when the buffer
-# is created (before the first update's scheduler call).
-_BUFFERED = (_opt.SGD, _opt.NAG, _opt.Signum)
-#: Optimizers a schedule cannot drive exactly, and why.
-REFUSED: dict[type, str] = {
-    _opt.LBSGD: "LBSGD asks for the rate before counting the update "
-                "(one update late) and applies its own warmup",
-    _opt.AdaDelta: "AdaDelta has no learning rate"}
-
-
-def _spellings(optimizer: Any) -> dict[str, str]:
-    for klass in type(optimizer).__mro__:
-        if klass in REFUSED:
-            raise ValueError(f"cannot schedule {type(optimizer).__name__} "
-                             f"exactly: {REFUSED[klass]}")
-        if klass in SCHEDULABLE:
-            return SCHEDULABLE[klass]
-    return {}
-
 
 class LRScheduler(_MXLRScheduler):
     """A unisched schedule as an MXNet ``lr_scheduler``.
@@ -217,7 +185,7 @@ class LRScheduler(_MXLRScheduler):
               ) -> tuple[tuple[str, ...], list[float] | None]:
         """Check ``binding`` against the optimizer and its parameters:
         the attributes to drive and the ``lr_mult`` to set."""
-        spell = _spellings(opt)
+        spell = spellings(opt)
         missing = sorted(set(binding.hparams) - set(spell))
         if missing:
             raise ValueError(f"hparams {missing}: {type(opt).__name__} has "
@@ -225,7 +193,7 @@ class LRScheduler(_MXLRScheduler):
                              f"{sorted(spell)}")
         if "momentum" in binding.hparams and isinstance(opt, _BUFFERED):
             first = binding.hparams["momentum"](binding.index(done))
-            _check_buffers(opt, first)
+            check_buffers(opt, first)
         mults = C.resolve_multipliers(binding.multipliers,
                                       [[p.name] for p in params])
         return tuple(spell[n] for n in binding.hparams), mults
@@ -236,6 +204,9 @@ class LRScheduler(_MXLRScheduler):
         attrs, mults = plan
         self._optimizer = opt
         opt.lr_scheduler = self
+        if self._saved is not None:     # a checkpoint's binding may add some
+            for name in attrs:
+                self._saved["hparams"].setdefault(name, getattr(opt, name))
         if ckpt is not None:
             C.restore_plateau(binding, ckpt)
         self._setup(binding, attrs)
@@ -254,7 +225,7 @@ class LRScheduler(_MXLRScheduler):
         binding = C.reconcile(self._binding, ckpt, self.on_mismatch)
         plan = self._plan(binding, opt, self._params(), ckpt.updates_done)
         if origin is None:
-            _set_position(opt, ckpt.updates_done)
+            set_position(opt, ckpt.updates_done)
         self._origin = origin or 0
         self._install(binding, plan, opt, ckpt)
 
@@ -313,30 +284,6 @@ class LRScheduler(_MXLRScheduler):
         return text + ")"
 
 
-def _set_position(opt: Any, done: int) -> None:
-    """Every update counter of ``opt`` at ``done``: its next update is
-    MXNet's ``num_update = done + 1``, i.e. unisched's update ``done``."""
-    opt.num_update = opt.begin_num_update = done
-    for counts in opt._all_index_update_counts.values():
-        for index in counts:
-            counts[index] = done
-
-
-def _check_buffers(optimizer: Any, first: float) -> None:
-    """SGD-style optimizers create their momentum buffers at the first
-    update only if momentum is non-zero then; without buffers a later
-    non-zero momentum would crash inside MXNet."""
-    if first == 0 and optimizer.num_update == 0:
-        raise ValueError(f"the momentum schedule gives 0 at the first "
-                         f"update; {type(optimizer).__name__} would create "
-                         f"no momentum buffers. Start it above 0")
-    if optimizer.momentum == 0 and optimizer.num_update > 0:
-        raise ValueError(f"{type(optimizer).__name__} already ran "
-                         f"{optimizer.num_update} updates with momentum=0, "
-                         f"so it has no momentum buffers; bind before the "
-                         f"first step or create it with momentum > 0")
-
-
 def bind(sched: us.Schedule | str | float, trainer: Any, *,
          unit: str = "step", steps_per_epoch: int | None = None,
          multipliers: Any = None, hparams: Any = None,
@@ -381,7 +328,7 @@ def bind(sched: us.Schedule | str | float, trainer: Any, *,
     opt = trainer._optimizer
     adapter = LRScheduler(sched, unit=unit, steps_per_epoch=steps_per_epoch)
     binding = C.Binding(adapter.schedule, C.plan_hparams(
-        adapter.schedule, hparams, momentum, _spellings(opt),
+        adapter.schedule, hparams, momentum, spellings(opt),
         type(opt).__name__), C.check_multipliers(multipliers),
         adapter.unit, adapter.steps_per_epoch)
     adapter.on_mismatch = check.choice("on_mismatch", on_mismatch,
@@ -425,24 +372,12 @@ def _loader(trainer: Any) -> Any:
         if not isinstance(adapter, LRScheduler) or \
                 adapter._trainer is not trainer:
             return original(trainer, fname)
-        # What MXNet's load_states does first; the snapshot needs it.
-        if not trainer._kv_initialized:
-            trainer._init_kvstore()
-        if trainer._params_to_init:
-            trainer._init_params()
-        updaters = list(trainer._updaters)
-        if getattr(trainer._kvstore, "_updater", None) is not None:
-            updaters.append(trainer._kvstore._updater)
-        before = (trainer._optimizer, [(u, u.states, u.states_synced,
-                                        u.optimizer) for u in updaters])
+        before = snapshot(trainer)
         original(trainer, fname)
         try:
             adapter._take(trainer._optimizer)
         except BaseException:
-            trainer._optimizer = before[0]
-            for u, states, synced, optimizer in before[1]:
-                u.states, u.states_synced, u.optimizer = \
-                    states, synced, optimizer
+            before()
             raise
 
     load_states.__doc__ = original.__doc__
