@@ -182,6 +182,17 @@ def scale(rng):
     return us.scale(_base(rng), float(rng.uniform(0.01, 3.0)))
 
 
+def multiply(rng):
+    # the factor as PyTorch's ChainedScheduler children give it: a curve
+    # starting near 1 (LinearLR, StepLR, ...) or any other schedule
+    factor = _base(rng) if rng.random() < 0.3 else \
+        us.warmup(us.ExponentialScheduler(
+            1.0, float(rng.uniform(0.5, 1.0)), int(rng.integers(1, 20)),
+            bool(rng.random() < 0.5)), int(rng.integers(1, 15)),
+            float(rng.uniform(0, 1.0)))
+    return us.multiply(_base(rng), factor)
+
+
 def floor(rng):
     inner = _base(rng)
     return us.floor(inner, float(inner(0) * rng.uniform(0, 0.5)))
@@ -202,7 +213,8 @@ CATALOG = {
     "one_cycle_momentum": one_cycle_momentum,
     "warmup_stable_decay": warmup_stable_decay,
     "reduce_on_plateau": reduce_on_plateau, "warmup": warmup, "join": join,
-    "epochwise": epochwise, "shift": shift, "scale": scale, "floor": floor,
+    "epochwise": epochwise, "shift": shift, "scale": scale,
+    "multiply": multiply, "floor": floor,
 }
 
 

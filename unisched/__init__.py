@@ -11,8 +11,9 @@ adapters live in ``unisched.backends`` and are imported only on demand:
 (0.5, 0.01)
 """
 from .base import Schedule, from_config, registered
-from .combinators import (Epochwise, Floor, Join, Scale, Shift, Warmup,
-                          epochwise, floor, join, scale, shift, warmup)
+from .combinators import (Epochwise, Floor, Join, Multiply, Scale, Shift,
+                          Warmup, epochwise, floor, join, multiply, scale,
+                          shift, warmup)
 from .cyclic import (CosineRestartsScheduler, CyclicMomentum,
                      CyclicScheduler, OneCycleMomentum, OneCycleScheduler,
                      WarmupStableDecayScheduler)
@@ -50,6 +51,6 @@ __all__ = [
     "PiecewiseConstantScheduler", "CosineRestartsScheduler",
     "CyclicScheduler", "CyclicMomentum", "OneCycleScheduler",
     "OneCycleMomentum", "WarmupStableDecayScheduler", "ReduceOnPlateau",
-    "Warmup", "Join", "Epochwise", "Shift", "Scale", "Floor",
-    "warmup", "join", "epochwise", "shift", "scale", "floor",
+    "Warmup", "Join", "Epochwise", "Shift", "Scale", "Multiply", "Floor",
+    "warmup", "join", "epochwise", "shift", "scale", "multiply", "floor",
 ]

@@ -3,7 +3,7 @@
 ``warmup`` puts a ramp in front of any schedule, ``join`` runs schedules
 one after another (each later piece sees ``step - boundary``),
 ``epochwise`` holds a schedule constant within each epoch, ``shift``
-starts a schedule some updates in, ``scale`` and
+starts a schedule some updates in, ``scale``, ``multiply`` and
 ``floor`` transform values.  Momentum cycles follow their schedule through
 each combinator.
 """
@@ -219,6 +219,41 @@ class Floor(_ValueMap):
 
 
 @register
+class Multiply(_ValueMap):
+    """A schedule used as a multiplier of another::
+
+        lr(step) = schedule(step) * factor(step)
+
+    ``factor`` is read as a pure number (a schedule with ``base_lr=1.0``
+    is a factor curve): what :func:`scale` does with a constant, with a
+    factor that changes over time.  This is how PyTorch's
+    ``ChainedScheduler`` composes multiplicative schedulers.  The
+    momentum cycle is ``schedule.momentum``: the factor multiplies the
+    rate only, and a momentum cycle of the factor itself is not used.
+
+    >>> from unisched import ConstantScheduler, ExponentialScheduler
+    >>> s = Multiply(ExponentialScheduler(1.0, 0.5),
+    ...              warmup(ConstantScheduler(1.0), 2, 0.5))
+    >>> [s(k) for k in range(4)]
+    [0.5, 0.375, 0.25, 0.125]
+    """
+
+    name = "multiply"
+
+    def __init__(self, schedule: Schedule, factor: Schedule) -> None:
+        super().__init__(schedule=_schedule("schedule", schedule),
+                         factor=_schedule("factor", factor))
+
+    def _eval(self, t, ops):
+        return self.schedule._eval(t, ops) * self.factor._eval(t, ops)
+
+    def default_horizon(self) -> int | None:
+        ends = (self.schedule.default_horizon(),
+                self.factor.default_horizon())
+        return None if None in ends else max(ends)
+
+
+@register
 class Shift(Schedule):
     """``lr(step) = schedule(step + steps)``: start ``steps`` updates into
     ``schedule`` (e.g. an MXNet-named schedule, which counts updates from
@@ -274,6 +309,11 @@ def shift(schedule: Schedule, steps: int) -> Shift:
 def scale(schedule: Schedule, factor: float) -> Scale:
     """Multiply ``schedule`` by a constant ``factor``."""
     return Scale(schedule, factor)
+
+
+def multiply(schedule: Schedule, factor: Schedule) -> Multiply:
+    """Multiply ``schedule`` by the schedule ``factor``, step by step."""
+    return Multiply(schedule, factor)
 
 
 def floor(schedule: Schedule, min_lr: float) -> Floor:
