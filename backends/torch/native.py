@@ -357,7 +357,10 @@ def from_native(obj: Any, *, horizon: int | None = None) -> Schedule:
                              f"obj.schedule")
         return obj.schedule
     if kind in COMPOSITE:
-        return COMPOSITE[kind](obj, from_native)
+        # children convert with the same horizon (a CosineAnnealingLR
+        # child rises again past its T_max)
+        return COMPOSITE[kind](
+            obj, lambda child: from_native(child, horizon=horizon))
     if kind is _tl.CosineAnnealingLR:
         return _cosine_annealing_lr(obj, horizon)
     if kind in _CONVERTERS:
