@@ -108,3 +108,23 @@ def snapshot(trainer: Any) -> Callable[[], None]:
             u.states, u.states_synced, u.optimizer = states, synced, opt
 
     return restore
+
+
+def hook_load_states(trainer: Any, after: Callable[[Any], None]) -> None:
+    """Make ``trainer.load_states`` (this instance only) call
+    ``after(loaded_optimizer)`` once MXNet has loaded; if that raises, the
+    trainer is put back as it was before the call.  Removed with
+    ``trainer.__dict__.pop('load_states')``."""
+    original = type(trainer).load_states
+
+    def load_states(fname: str) -> None:
+        before = snapshot(trainer)
+        original(trainer, fname)
+        try:
+            after(trainer._optimizer)
+        except BaseException:
+            before()
+            raise
+
+    load_states.__doc__ = original.__doc__
+    trainer.load_states = load_states

@@ -12,13 +12,14 @@ from unisched import _validate as check
 from unisched._cache import BLOCK, StepCache
 
 from .. import _contract as C
-from ._mx import _BUFFERED, check_buffers, mx, set_position, snapshot, \
-    spellings
+from ._mx import _BUFFERED, check_buffers, hook_load_states, mx, \
+    set_position, spellings
 # A kvstore server unpickles the optimizer (this class included) while
 # ``import mxnet`` is still running: ``mx.lr_scheduler`` may not be set yet.
 from mxnet.lr_scheduler import LRScheduler as _MXLRScheduler  # noqa: E402
 
 FORMAT = "unisched.mxnet.LRScheduler"
+
 
 class LRScheduler(_MXLRScheduler):
     """A unisched schedule as an MXNet ``lr_scheduler``.
@@ -124,8 +125,10 @@ class LRScheduler(_MXLRScheduler):
         steps = self._steps
         i = index - steps.start
         row = steps.rows[i] if 0 <= i < BLOCK else steps.at(index)
-        for name, value in zip(self._attrs, row[1:]):
-            setattr(self._optimizer, name, value)
+        if self._attrs:
+            opt = self._optimizer
+            for name, value in zip(self._attrs, row[1:]):
+                setattr(opt, name, value)
         if not self._stateful:
             # ReduceOnPlateau may change between two calls: never cached.
             self._cache_update, self._cache_rate = num_update, row[0]
@@ -358,31 +361,9 @@ def bind(sched: us.Schedule | str | float, trainer: Any, *,
         adapter._kept = {p.name: p.lr_mult for p in params
                          if p.lr_mult != 1}
     adapter._install(binding, plan, opt, ckpt)
-    trainer.load_states = _loader(trainer)
+    # load_states hands the checkpoint to the adapter in use.
+    hook_load_states(trainer, adapter._take)
     return adapter
-
-
-def _loader(trainer: Any) -> Any:
-    """``trainer.load_states`` that hands the checkpoint to the bound
-    adapter and restores the trainer if the adapter refuses it."""
-    original = type(trainer).load_states
-
-    def load_states(fname: str) -> None:
-        adapter = trainer._optimizer.lr_scheduler
-        if not isinstance(adapter, LRScheduler) or \
-                adapter._trainer is not trainer:
-            return original(trainer, fname)
-        before = snapshot(trainer)
-        original(trainer, fname)
-        try:
-            adapter._take(trainer._optimizer)
-        except BaseException:
-            before()
-            raise
-
-    load_states.__doc__ = original.__doc__
-    return load_states
-
 
 
 def attached(trainer: Any) -> LRScheduler:

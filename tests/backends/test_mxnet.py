@@ -594,10 +594,11 @@ def test_resume_in_a_fresh_process(tmp_path):
         mx.nd.save(str(tmp_path / f"{name}.params"),
                    {p.name: p.data() for p in ps})
         trainer.save_states(str(tmp_path / f"{name}.states"))
+    here = os.path.dirname(__file__)
     code = ("import json, sys, warnings\n"
             "warnings.simplefilter('ignore')\n"
-            f"sys.path.insert(0, {os.path.dirname(__file__)!r})\n"
-            f"sys.path.insert(0, {os.path.dirname(os.path.dirname(__file__))!r})\n"
+            f"sys.path.insert(0, {here!r})\n"
+            f"sys.path.insert(0, {os.path.dirname(here)!r})\n"
             "import test_mxnet as t\n"
             f"print(json.dumps(t._resume_second_half({str(tmp_path)!r})))\n")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True,
