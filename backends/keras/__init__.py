@@ -39,7 +39,7 @@ from .adapter import KerasAdapter, adapter_of, bind
 from .callbacks import (HyperparameterCallback, ReduceOnPlateauCallback,
                         epoch_callback)
 from .groups import group_optimizer
-from .hparams import ScheduledHyperparameter, bind_hparams
+from .hparams import ScheduledHyperparameter, bind_hparams, bound_class
 from .native import from_native
 from .schedule import KerasOps, LearningRateSchedule
 from .lenet import KerasTrainer, fit_one_cycle, lr_find, train_lenet
@@ -47,7 +47,7 @@ from .lenet import KerasTrainer, fit_one_cycle, lr_find, train_lenet
 __all__ = [
     "KerasOps", "LearningRateSchedule", "ScheduledHyperparameter",
     "ReduceOnPlateauCallback", "HyperparameterCallback", "KerasAdapter",
-    "adapter_of", "bind",
+    "adapter_of", "bind", "bound_class",
     "bind_hparams", "epoch_callback",
     "from_native", "group_optimizer",
     "train_lenet", "lr_find", "fit_one_cycle", "KerasTrainer",

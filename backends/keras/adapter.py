@@ -33,7 +33,7 @@ from .._contract import (
     restore_plateau,
     state_dict,
 )
-from .hparams import _scheduled, _unwrap, spellings
+from .hparams import _scheduled, _unwrap, bound_class, spellings
 from .schedule import LearningRateSchedule
 
 #: the ``format`` of a Keras adapter's state_dict
@@ -99,6 +99,7 @@ class KerasAdapter:
         self._optimizer = optimizer
         self._model = model
         self._bound = True
+        self._saved_factors = None
         self._own_lr = optimizer._learning_rate
         self._own = {name: getattr(optimizer, name)
                      for name in set(spellings(optimizer).values())}
@@ -153,7 +154,16 @@ class KerasAdapter:
                 setattr(self._optimizer, name, param)
 
     def _resolve(self) -> None:
-        """Per-variable factors once the optimizer knows its variables."""
+        """Per-variable factors once the optimizer knows its variables.
+        A loaded optimizer takes the factors it was saved with, by
+        position: Keras may name the variables of a loaded model
+        differently (``'probe/kernel'`` for ``'sequential/probe/kernel'``)
+        but keeps their order, as it does for the slot variables."""
+        saved, self._saved_factors = self._saved_factors, None
+        if saved is not None and self._optimizer.built and len(saved) == \
+                len(self._optimizer._trainable_variables):
+            self._factors = saved
+            return
         self._factors = _resolve(self._optimizer, self.binding.multipliers)
 
     def _check_bound(self) -> None:
@@ -218,7 +228,8 @@ class KerasAdapter:
             self._model.train_function = None
 
     def _config(self) -> dict[str, Any]:
-        return {"state": self.state_dict(), "on_mismatch": self.on_mismatch}
+        return {"state": self.state_dict(), "on_mismatch": self.on_mismatch,
+                "factors": self._factors}
 
     def __repr__(self) -> str:
         opt = self._optimizer
@@ -234,61 +245,6 @@ def adapter_of(optimizer: Any) -> KerasAdapter | None:
     return getattr(_unwrap(optimizer), "_unisched_adapter", None)
 
 
-class _Bound:
-    """What a bound optimizer adds to its class: multipliers in
-    ``update_step`` and weight decay, the binding in its config."""
-
-    def update_step(self, gradient: Any, variable: Any,
-                    learning_rate: Any) -> Any:
-        factor = self._unisched_factor(variable)
-        if factor != 1.0:
-            learning_rate = learning_rate * factor
-        return super().update_step(gradient, variable, learning_rate)
-
-    def _unisched_factor(self, variable: Any) -> float:
-        factors = self._unisched_adapter._factors
-        if factors is None:
-            return 1.0
-        return factors[self._get_variable_index(variable)]
-
-    def _apply_weight_decay(self, variables: Any) -> None:
-        # Decoupled decay is lr * wd * w: the variable's rate is scaled.
-        # (Keras' own version, used when no factor differs from 1,
-        # also handles tf.distribute merge calls.)
-        factors = self._unisched_adapter._factors
-        if self.weight_decay is None or factors is None or all(
-                f == 1.0 for f in factors):
-            return super()._apply_weight_decay(variables)
-        for variable in variables:
-            if self._use_weight_decay(variable):
-                lr = keras.ops.cast(self.learning_rate, variable.dtype)
-                wd = keras.ops.cast(self.weight_decay, variable.dtype)
-                lr = lr * self._unisched_factor(variable)
-                variable.assign(variable - variable * wd * lr)
-
-    def build(self, variables: Any) -> None:
-        super().build(variables)
-        self._unisched_adapter._resolve()
-
-    def get_config(self) -> dict[str, Any]:
-        adapter = self._unisched_adapter
-        with adapter._own_values():
-            config = super().get_config()
-        config["unisched"] = adapter._config()
-        return config
-
-    @classmethod
-    def from_config(cls, config: dict[str, Any],
-                    custom_objects: Any = None) -> Any:
-        config = dict(config)
-        saved = config.pop("unisched", None)
-        optimizer = cls._unisched_base.from_config(
-            config, custom_objects=custom_objects)
-        if saved is not None:
-            _rebind(optimizer, saved)
-        return optimizer
-
-
 def _rebind(optimizer: Any, saved: Any) -> KerasAdapter:
     if not isinstance(saved, Mapping):
         raise TypeError(f"the optimizer config's 'unisched' entry must be "
@@ -296,41 +252,15 @@ def _rebind(optimizer: Any, saved: Any) -> KerasAdapter:
     ckpt = check_state(saved.get("state"), FORMAT)
     policy = check.choice("on_mismatch", saved.get("on_mismatch"),
                           MISMATCH_POLICIES)
+    factors = saved.get("factors")
+    if factors is not None:
+        factors = check.rates("the optimizer config's 'factors'", factors)
     adapter = KerasAdapter(optimizer, ckpt.binding, policy)
+    adapter._saved_factors = factors
     restore_plateau(ckpt.binding, ckpt)
     if adapter._lr._scale is not None:
         adapter._lr._scale.assign(ckpt.binding.schedule.scale)
     return adapter
-
-
-_BOUND: dict[type, type] = {}
-
-
-def bound_class(cls: type) -> type:
-    """The registered subclass a bound ``cls`` optimizer becomes
-    (``'unisched>BoundSGD'``...); made once per class.  Keras' own
-    optimizers get theirs when this module is imported, so
-    ``load_model`` in a fresh process finds them; for another optimizer
-    class, bind one instance (or call this) before loading."""
-    if cls in _BOUND:
-        return _BOUND[cls]
-    if cls.__module__.startswith("keras."):
-        name = f"Bound{cls.__name__}"
-    else:
-        name = f"Bound_{cls.__module__}.{cls.__qualname__}"
-    bound = type(name, (_Bound, cls), {
-        "_unisched_base": cls, "__module__": __name__,
-        "__doc__": f"A {cls.__name__} bound to a unisched schedule."})
-    _BOUND[cls] = keras.saving.register_keras_serializable(
-        "unisched", name)(bound)
-    return _BOUND[cls]
-
-
-for _cls in vars(keras.optimizers).values():
-    if isinstance(_cls, type) and issubclass(
-            _cls, keras.optimizers.Optimizer) and _cls not in (
-            keras.optimizers.Optimizer, keras.optimizers.LossScaleOptimizer):
-        bound_class(_cls)
 
 
 def _target(target: Any) -> tuple[Any, Any]:
@@ -373,7 +303,7 @@ def bind(sched: Schedule | str | float, target: Any, *, unit: str = "step",
     >>> opt = keras.optimizers.Adam()
     >>> bind("one_cycle(max_lr=0.01, max_update=1000)", opt)
     KerasAdapter(Adam: one_cycle(max_lr=0.01, max_update=1000), \
-beta1=one_cycle_momentum(max_update=1000))
+beta1=one_cycle_momentum(...))
     >>> round(float(opt.learning_rate), 6), round(float(opt.beta_1), 6)
     (0.0004, 0.95)
     """
@@ -388,5 +318,4 @@ beta1=one_cycle_momentum(max_update=1000))
                         policy, model)
 
 
-__all__ = ["FORMAT", "KerasAdapter", "adapter_of", "bind", "bound_class",
-           "variable_name"]
+__all__ = ["FORMAT", "KerasAdapter", "adapter_of", "bind", "variable_name"]

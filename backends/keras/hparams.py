@@ -1,5 +1,7 @@
 """Hyperparameters other than the rate (momentum, ``beta_1``...) evaluated
-in the graph from ``optimizer.iterations``.
+in the graph from ``optimizer.iterations``, and the class a bound
+optimizer takes (:func:`bound_class`: multipliers in ``update_step``, the
+binding in its config).
 """
 from __future__ import annotations
 
@@ -242,11 +244,89 @@ def bind_hparams(optimizer: keras.optimizers.Optimizer,
     return bound
 
 
-def _momentum_name(optimizer: Any) -> str | None:
-    """Where the momentum cycle goes, as in PyTorch's OneCycleLR/CyclicLR:
-    Adam's ``beta_1`` (``betas[0]``) if present, else ``momentum``."""
-    valid = _float_hparams(optimizer)
-    for name in ("beta_1", "momentum"):
-        if name in valid:
-            return name
-    return None
+# -- the class of a bound optimizer -------------------------------------------
+
+class _Bound:
+    """What a bound optimizer adds to its class: multipliers in
+    ``update_step`` and weight decay, the binding in its config."""
+
+    def update_step(self, gradient: Any, variable: Any,
+                    learning_rate: Any) -> Any:
+        factor = self._unisched_factor(variable)
+        if factor != 1.0:
+            learning_rate = learning_rate * factor
+        return super().update_step(gradient, variable, learning_rate)
+
+    def _unisched_factor(self, variable: Any) -> float:
+        factors = self._unisched_adapter._factors
+        if factors is None:
+            return 1.0
+        return factors[self._get_variable_index(variable)]
+
+    def _apply_weight_decay(self, variables: Any) -> None:
+        # Decoupled decay is lr * wd * w: the variable's rate is scaled.
+        # (Keras' own version, used when no factor differs from 1,
+        # also handles tf.distribute merge calls.)
+        factors = self._unisched_adapter._factors
+        if self.weight_decay is None or factors is None or all(
+                f == 1.0 for f in factors):
+            return super()._apply_weight_decay(variables)
+        for variable in variables:
+            if self._use_weight_decay(variable):
+                lr = keras.ops.cast(self.learning_rate, variable.dtype)
+                wd = keras.ops.cast(self.weight_decay, variable.dtype)
+                lr = lr * self._unisched_factor(variable)
+                variable.assign(variable - variable * wd * lr)
+
+    def build(self, variables: Any) -> None:
+        super().build(variables)
+        self._unisched_adapter._resolve()
+
+    def get_config(self) -> dict[str, Any]:
+        adapter = self._unisched_adapter
+        with adapter._own_values():
+            config = super().get_config()
+        config["unisched"] = adapter._config()
+        return config
+
+    @classmethod
+    def from_config(cls, config: dict[str, Any],
+                    custom_objects: Any = None) -> Any:
+        config = dict(config)
+        saved = config.pop("unisched", None)
+        optimizer = cls._unisched_base.from_config(
+            config, custom_objects=custom_objects)
+        if saved is not None:
+            from .adapter import _rebind  # the adapter module imports this
+            _rebind(optimizer, saved)
+        return optimizer
+
+
+_BOUND: dict[type, type] = {}
+
+
+def bound_class(cls: type) -> type:
+    """The registered subclass a bound ``cls`` optimizer becomes
+    (``'unisched>BoundSGD'``...); made once per class.  Keras' own
+    optimizers get theirs when this module is imported, so
+    ``load_model`` in a fresh process finds them; for another optimizer
+    class, bind one instance (or call this) before loading."""
+    if cls in _BOUND:
+        return _BOUND[cls]
+    if cls.__module__.startswith("keras."):
+        name = f"Bound{cls.__name__}"
+    else:
+        name = f"Bound_{cls.__module__}.{cls.__qualname__}"
+    bound = type(name, (_Bound, cls), {
+        "_unisched_base": cls, "__module__": __name__,
+        "__doc__": f"A {cls.__name__} bound to a unisched schedule."})
+    _BOUND[cls] = keras.saving.register_keras_serializable(
+        "unisched", name)(bound)
+    return _BOUND[cls]
+
+
+for _cls in vars(keras.optimizers).values():
+    if isinstance(_cls, type) and issubclass(
+            _cls, keras.optimizers.Optimizer) and _cls not in (
+            keras.optimizers.Optimizer, keras.optimizers.LossScaleOptimizer):
+        bound_class(_cls)

@@ -1,7 +1,9 @@
-"""The Keras 3 adapter: the rate (and momentum) each real optimizer update
-uses equals the unisched schedule at that update, in graphs, under XLA,
-through model.fit, across save/load in a fresh process; Keras' own
-schedules convert to equal unisched schedules.
+"""The Keras 3 adapter beyond the contract suite: the rate (and momentum)
+each real optimizer update uses equals the unisched schedule at that
+update in graphs, under XLA, eagerly, through model.fit, with gradient
+accumulation and mixed precision, across save/load in a fresh process;
+per-variable multipliers; Keras' own schedules convert to equal unisched
+schedules.
 """
 from __future__ import annotations
 
@@ -24,6 +26,7 @@ import unisched as us  # noqa: E402
 from unisched.backends import keras as uk  # noqa: E402
 
 from catalog import CATALOG, HORIZON, draw, samples  # noqa: E402
+from harness_keras import KerasEagerHarness  # noqa: E402
 
 STEPS = np.arange(HORIZON)
 
@@ -88,7 +91,7 @@ def _lr_probe(scheds, jit_compile=False):
     opts = [keras.optimizers.SGD() for _ in scheds]
     for sched, opt in zip(scheds, opts):
         assert isinstance(uk.bind(sched, opt, momentum=False),
-                          uk.LearningRateSchedule)
+                          uk.KerasAdapter)
     traces = []
 
     @tf.function(jit_compile=jit_compile)
@@ -102,15 +105,32 @@ def _lr_probe(scheds, jit_compile=False):
     return step, traces, opts
 
 
+def _changing(name):
+    """The first catalog draw of ``name`` whose rate changes within the
+    horizon (a constant window could not show an update off by one)."""
+    for seed in range(20):
+        sched = draw(name, seed)
+        if np.any(np.diff(sched.values(STEPS)) != 0):
+            return sched
+    return None
+
+
 def test_sgd_update_k_uses_sched_k_for_every_schedule():
     names = sorted(CATALOG)
-    scheds = [draw(name, 0) for name in names]
-    step, traces, opts = _lr_probe(scheds)
+    scheds = {name: _changing(name) for name in names}
+    # Only the constant schedule has no change to show.
+    assert [n for n, s in scheds.items() if s is None] == ["constant"]
+    names = [n for n in names if scheds[n] is not None]
+    step, traces, opts = _lr_probe([scheds[n] for n in names])
     applied = np.array([step().numpy() for _ in range(HORIZON)])
     assert len(traces) == 1, "retraced during training"
     assert [int(o.iterations) for o in opts] == [HORIZON] * len(opts)
-    for i, (name, sched) in enumerate(zip(names, scheds)):
-        assert_rates(applied[:, i], sched.values(STEPS), name)
+    for i, name in enumerate(names):
+        want = scheds[name].values(STEPS)
+        assert_rates(applied[:, i], want, name)
+        # The same rates one update late would not pass.
+        assert np.any(np.abs(applied[1:, i] - want[:-1])
+                      > 1e-5 * np.abs(want[:-1]) + 1e-6 * np.abs(want).max())
 
 
 def test_jit_compiled_apply_matches_schedule():
@@ -138,6 +158,33 @@ def test_gradient_accumulation_counts_real_updates():
     # Every second micro-batch applies an update with the k-th rate.
     applied = [float(step()) for _ in range(10)][1::2]
     assert applied == [0.5, 0.5, 0.25, 0.25, 0.125]
+    assert uk.adapter_of(opt).updates_done == 5
+
+
+def test_gradient_accumulation_with_epochs_and_momentum():
+    """unit='epoch' (2 real updates per epoch) under accumulation of 2
+    micro-batches: the rate and the momentum of real update k are those
+    of epoch k // 2, in a plain eager loop."""
+    # Keras' convention: rates[i] up to and including boundaries[i].
+    sched = us.PiecewiseConstantScheduler([0, 1], [0.5, 0.25, 0.125])
+    w = keras.Variable([0.0, 0.0])
+    opt = keras.optimizers.SGD(momentum=0.5, gradient_accumulation_steps=2)
+    adapter = uk.bind(sched, opt, unit="epoch", steps_per_epoch=2,
+                      hparams={"momentum": "piecewise_constant("
+                               "boundaries=[0, 1], rates=[0.9, 0.8, 0.7])"})
+    rates, moms = [], []
+    for micro in range(12):
+        w.assign([0.0, 0.0])
+        if opt.built:
+            opt.momentums[0].assign([0.0, 1.0])
+        opt.apply_gradients([(tf.constant([1.0, 0.0]), w)])
+        if micro % 2 == 1:
+            rates.append(-float(w[0]))
+            moms.append(float(w[1]))
+    assert rates == [0.5, 0.5, 0.25, 0.25, 0.125, 0.125]
+    np.testing.assert_allclose(moms, [0.9, 0.9, 0.8, 0.8, 0.7, 0.7],
+                               rtol=1e-7)
+    assert adapter.updates_done == 6
 
 
 # -- momentum and beta_1 ------------------------------------------------------
@@ -218,14 +265,25 @@ def test_adam_beta1_at_update_k_is_sched_momentum_k(name):
     assert np.abs(got - wrong).max() > 1e-4
 
 
-def test_momentum_schedule_survives_get_config_as_a_float():
-    opt = keras.optimizers.SGD()
-    uk.bind(MOMENTUM_SCHEDS["one_cycle"], opt)
+def test_config_holds_the_optimizers_own_values_and_the_binding():
+    sched = MOMENTUM_SCHEDS["one_cycle"]
+    opt = keras.optimizers.SGD(0.3, momentum=0.2)
+    adapter = uk.bind(sched, opt, multipliers={"w": 0.5})
     config = opt.get_config()
-    assert type(config["momentum"]) is float
-    assert config["momentum"] == 0.95
-    clone = keras.optimizers.SGD.from_config(config)
-    assert type(clone.momentum) is float
+    assert (config["learning_rate"], config["momentum"]) == (
+        pytest.approx(0.3), 0.2)
+    assert config["unisched"]["state"] == adapter.state_dict()
+    # A plain SGD from the config without the binding is the original...
+    own = {k: v for k, v in config.items() if k != "unisched"}
+    plain = keras.optimizers.SGD.from_config(own)
+    assert type(plain.momentum) is float and plain.momentum == 0.2
+    # ... and the serialized optimizer comes back bound.
+    data = json.loads(json.dumps(keras.optimizers.serialize(opt)))
+    assert data["registered_name"] == "unisched>BoundSGD"
+    back = keras.optimizers.deserialize(data)
+    assert type(back).__name__ == "BoundSGD"
+    assert uk.adapter_of(back).state_dict() == adapter.state_dict()
+    assert isinstance(back.momentum, uk.ScheduledHyperparameter)
 
 
 # -- model.fit: per-epoch callback, jit_compile, plateau ----------------------
@@ -285,7 +343,7 @@ def test_epoch_callback_under_fit_uses_epochwise_rate():
 def test_fit_with_jit_compile_follows_rate_and_momentum():
     sched = MOMENTUM_SCHEDS["one_cycle"]
     model = _probe_model(keras.optimizers.SGD(), jit_compile=True)
-    assert uk.bind(sched, model) == []
+    assert isinstance(uk.bind(sched, model), uk.KerasAdapter)
     record = _Record(reset=False)
     spe, epochs = 5, 8
     model.fit(*_data(spe), batch_size=BATCH, epochs=epochs, shuffle=False,
@@ -312,7 +370,7 @@ def test_reduce_on_plateau_cuts_the_rate_in_the_compiled_step():
     sched = us.ReduceOnPlateau(us.CosineScheduler(60, base_lr=0.2),
                                mode="max", factor=0.5, patience=1)
     model = _probe_model(keras.optimizers.SGD())
-    callbacks = uk.bind(sched, model, monitor="loss")
+    callbacks = [uk.bind(sched, model).callback(monitor="loss")]
     assert [type(c) for c in callbacks] == [uk.ReduceOnPlateauCallback]
     record = _Record(reset=True)
     losses = keras.callbacks.History()
@@ -368,12 +426,13 @@ _RESUME = textwrap.dedent("""
     sched = unisched.from_config(config)
     model = keras.models.load_model(path)
     opt = model.optimizer
-    restored = opt._learning_rate
-    assert isinstance(restored, uk.LearningRateSchedule), restored
-    assert restored.schedule == sched, restored.schedule
-    assert int(opt.iterations) == start * spe, int(opt.iterations)
-    # The momentum is saved as a constant; schedule it again.
-    uk.bind_hparams(opt, {"momentum": sched.momentum})
+    # No second bind: the schedule, its momentum cycle, the multipliers
+    # and the position come back with the optimizer.
+    adapter = uk.adapter_of(opt)
+    assert adapter.schedule == sched, adapter
+    assert adapter.hparams == {"momentum": sched.momentum}, adapter
+    assert adapter.multipliers == {".*/probe/kernel": 1.0}, adapter
+    assert adapter.updates_done == start * spe, adapter.updates_done
     weights = []
     kernel = model.get_layer("probe").kernel
     record = keras.callbacks.LambdaCallback(on_batch_end=lambda b, logs:
@@ -392,13 +451,13 @@ def test_resume_in_a_fresh_process_continues_the_schedule(tmp_path):
     spe, first, epochs = 4, 3, 9
     # Uninterrupted, in this process.
     full = _probe_model(keras.optimizers.SGD())
-    uk.bind(sched, full)
+    uk.bind(sched, full, multipliers={".*/probe/kernel": 1.0})
     whole = _Record(reset=False)
     full.fit(*_data(spe), batch_size=BATCH, epochs=epochs, shuffle=False,
              callbacks=[whole], verbose=0)
     # Interrupted after `first` epochs, saved, resumed elsewhere.
     part = _probe_model(keras.optimizers.SGD())
-    uk.bind(sched, part)
+    uk.bind(sched, part, multipliers={".*/probe/kernel": 1.0})
     begin = _Record(reset=False)
     part.fit(*_data(spe), batch_size=BATCH, epochs=first, shuffle=False,
              callbacks=[begin], verbose=0)
@@ -416,23 +475,69 @@ def test_resume_in_a_fresh_process_continues_the_schedule(tmp_path):
     assert_rates(resumed, _sgd_trajectory(sched, spe * epochs), "resumed")
 
 
-# -- discriminative rates -----------------------------------------------------
+_RESTORE = textwrap.dedent("""
+    import json, sys
+    sys.path.insert(0, sys.argv[2])
+    import harness_keras
+    harness = harness_keras.KerasEagerHarness()
+    probe, adapter = harness.restore(sys.argv[1])
+    out = {"scale": adapter.schedule.scale, "done": adapter.updates_done,
+           "multipliers": adapter.multipliers,
+           "applied": [(a.rates, a.momentum)
+                       for a in harness.step(probe, 3)]}
+    print(json.dumps(out))
+""")
 
-def test_group_optimizer_scales_adam_rate_per_group_exactly():
+
+def test_plateau_adam_and_multipliers_restore_in_a_fresh_process(tmp_path):
+    """Keras' own checkpoint of a bound Adam: a new process that imports
+    unisched.backends.keras (here via the harness) gets the plateau cut,
+    the beta1 cycle, the multipliers and the position back."""
+    def sched():
+        return us.ReduceOnPlateau(MOMENTUM_SCHEDS["cyclic"], patience=0,
+                                  factor=0.5)
+
+    harness = KerasEagerHarness()
+    probe = harness.make(2, optimizer="adam")
+    adapter = harness.bind(sched(), probe, multipliers={"g1": 0.25},
+                           momentum=MOMENTUM_SCHEDS["cyclic"].momentum)
+    harness.step(probe, 5)
+    adapter.observe(1.0)
+    adapter.observe(2.0)
+    harness.save(probe, adapter, str(tmp_path))
+    here = harness.step(probe, 3)
+    out = subprocess.run(
+        [sys.executable, "-c", _RESTORE, str(tmp_path),
+         os.path.dirname(os.path.abspath(__file__))],
+        capture_output=True, text=True, timeout=240)
+    assert out.returncode == 0, out.stderr[-3000:]
+    got = json.loads(out.stdout.strip().splitlines()[-1])
+    assert (got["scale"], got["done"], got["multipliers"]) == (
+        0.5, 5, {"g1": 0.25})
+    base = MOMENTUM_SCHEDS["cyclic"]
+    for (rates, mom), mine, k in zip(got["applied"], here, (5, 6, 7)):
+        assert rates == pytest.approx(mine.rates, rel=1e-6)
+        assert rates == pytest.approx([0.5 * base(k), 0.125 * base(k)],
+                                      rel=1e-5)
+        assert mom == pytest.approx(base.momentum(k), rel=1e-6)
+
+
+# -- per-variable multipliers ------------------------------------------------
+
+@pytest.mark.parametrize("jit", [False, True])
+def test_multipliers_scale_adam_rate_per_variable_exactly(jit):
     sched = us.CosineScheduler(30, base_lr=0.1, final_lr=0.01)
     slow = keras.Variable(0.0, name="backbone_w")
     fast = keras.Variable(0.0, name="head_w")
-    opt = uk.group_optimizer(
-        sched, lambda lr: keras.optimizers.Adam(lr, epsilon=1e-12),
-        {"backbone_.*": 0.1})
-    assert isinstance(opt, keras.optimizers.MultiOptimizer)
+    opt = keras.optimizers.Adam(epsilon=1e-12)
+    uk.bind(sched, opt, multipliers={"backbone_.*": 0.1})
     # Scaling the gradient instead (the inexact alternative): Adam ignores
     # the scale.
     scaled = keras.Variable(0.0, name="scaled_w")
-    plain = keras.optimizers.Adam(uk.LearningRateSchedule(sched),
-                                  epsilon=1e-12)
+    plain = keras.optimizers.Adam(epsilon=1e-12)
+    uk.bind(sched, plain)
 
-    @tf.function
+    @tf.function(jit_compile=jit)
     def step():
         for v in (slow, fast, scaled):
             v.assign(0.0)
@@ -443,68 +548,210 @@ def test_group_optimizer_scales_adam_rate_per_group_exactly():
     # Constant gradient: Adam's corrected step is exactly lr * g / |g|.
     got = np.array([step().numpy() for _ in range(30)])
     rates = sched.values(np.arange(30))
-    assert_rates(got[:, 0], 0.1 * rates, "slow group")
-    assert_rates(got[:, 1], rates, "fast group")
+    assert_rates(got[:, 0], 0.1 * rates, "slow variable")
+    assert_rates(got[:, 1], rates, "fast variable")
     assert_rates(got[:, 2], rates, "scaled gradient")   # not 0.1 * rates
 
 
-def test_group_optimizer_rejects_bad_arguments():
-    make = keras.optimizers.SGD
-    with pytest.raises(ValueError, match="multiplier for 'a'"):
-        uk.group_optimizer("constant(0.1)", make, {"a": -1.0})
-    with pytest.raises(TypeError, match="new keras.optimizers.Optimizer"):
-        shared = keras.optimizers.SGD()
-        uk.group_optimizer("constant(0.1)", lambda lr: shared, {"a": 2.0})
-    with pytest.raises(TypeError, match="multipliers must be a dict"):
-        uk.group_optimizer("constant(0.1)", make, [0.1])
+def test_multipliers_resolve_when_the_optimizer_is_built():
+    """A sequence has one factor per variable in the optimizer's order;
+    before the build nothing is known, so a bad pattern or length shows
+    at build time."""
+    harness = KerasEagerHarness()
+    probe = harness.make(3)
+    adapter = harness.bind("constant(0.2)", probe, multipliers=(1, 0.5, 0))
+    assert adapter._factors is None and not probe.target.built
+    applied = harness.step(probe, 2)
+    assert [a.rates for a in applied] == [[pytest.approx(0.2),
+                                           pytest.approx(0.1), 0.0]] * 2
+    bad = harness.make(2)
+    harness.bind("constant(0.2)", bad, multipliers={"g7": 2.0})
+    with pytest.raises(ValueError, match="'g7' matches no parameter"):
+        harness.step(bad)
+    short = harness.make(2)
+    harness.bind("constant(0.2)", short, multipliers=[1.0])
+    with pytest.raises(ValueError, match="multipliers has 1 entries"):
+        harness.step(short)
 
 
-# -- bind: targets and errors -------------------------------------------------
+def test_multipliers_scale_decoupled_weight_decay():
+    """AdamW decays ``w -= lr * wd * w`` before the Adam step: with a
+    multiplier, by the variable's own rate (as PyTorch's groups do)."""
+    w = [keras.Variable(1.0, name="a"), keras.Variable(1.0, name="b")]
+    opt = keras.optimizers.AdamW(weight_decay=0.5)
+    uk.bind("constant(0.1)", opt, multipliers={"a": 0.2})
+    opt.apply_gradients([(tf.zeros(()), v) for v in w])
+    # Zero gradient: only the decay moves the weights.
+    assert [float(v) for v in w] == [pytest.approx(1 - 0.02 * 0.5),
+                                     pytest.approx(1 - 0.1 * 0.5)]
+
+
+# -- bind: targets, rebinding, unbinding, errors ------------------------------
 
 def test_bind_through_the_core_dispatch_and_spec_strings():
     opt = keras.optimizers.Adam(0.001)
-    lr = us.bind("cosine(max_update=10, base_lr=0.5)", opt)
-    assert isinstance(lr, uk.LearningRateSchedule)
-    assert opt._learning_rate is lr
+    adapter = us.bind("cosine(max_update=10, base_lr=0.5)", opt)
+    assert isinstance(adapter, uk.KerasAdapter)
+    assert uk.adapter_of(opt) is adapter
     assert float(opt.learning_rate) == 0.5
-    # The float rate's variable is no longer part of the optimizer state.
-    assert [v.name for v in opt.variables] == ["iteration"]
-    assert us.from_native(lr) == lr.schedule
+    assert us.from_native(opt._learning_rate) == adapter.schedule
+    # A number is a constant rate.
+    assert uk.bind(0.25, opt).schedule == us.ConstantScheduler(0.25)
+
+
+def test_eager_update_k_uses_hparams_at_k_not_k_plus_1():
+    """A plain eager loop (no tf.function): the rate, SGD's momentum and
+    Adam's beta1 of update k are sched(k) and sched.momentum(k).  Reading
+    optimizer.iterations after it is incremented would give k + 1."""
+    sched = MOMENTUM_SCHEDS["cyclic"]
+    harness = KerasEagerHarness()
+    k = np.arange(25)
+    for kind in ("sgd", "adam"):
+        probe = harness.make(1, optimizer=kind)
+        uk.bind(sched, probe.target)
+        applied = harness.step(probe, 25)
+        rates = np.array([a.rates[0] for a in applied])
+        moms = np.array([a.momentum for a in applied])
+        np.testing.assert_allclose(rates, sched.values(k), rtol=1e-5)
+        np.testing.assert_allclose(moms, sched.momentum.values(k),
+                                   rtol=1e-6)
+        assert np.abs(moms - sched.momentum.values(k + 1)).max() > 1e-2
+
+
+def test_unbind_restores_the_optimizers_own_values():
+    native = keras.optimizers.schedules.ExponentialDecay(0.1, 10, 0.5)
+    for opt, own in ((keras.optimizers.SGD(0.3, momentum=0.2), 0.3),
+                     (keras.optimizers.SGD(native, momentum=0.2), native)):
+        kind = type(opt)
+        names = [v.path for v in opt.variables]
+        adapter = uk.bind(MOMENTUM_SCHEDS["one_cycle"], opt,
+                          multipliers=[0.5], hparams={"weight_decay": 0.1})
+        w = keras.Variable(0.0)
+        opt.apply_gradients([(tf.ones(()), w)])
+        adapter.unbind()
+        adapter.unbind()    # idempotent
+        assert type(opt) is kind and uk.adapter_of(opt) is None
+        assert opt.momentum == 0.2 and opt.weight_decay is None
+        if own is native:
+            assert opt._learning_rate is native
+        else:
+            assert float(opt._learning_rate) == pytest.approx(own)
+        # The same variables, in the same order (checkpoint layout).
+        assert [v.path for v in opt.variables][:len(names)] == names
+        # The optimizer's own update again: lr * g, no multiplier.
+        w.assign(0.0)
+        opt.momentums[0].assign(0.0)
+        opt.apply_gradients([(tf.ones(()), w)])
+        lr = float(native(1)) if own is native else 0.3
+        assert float(w) == pytest.approx(-lr)
+        with pytest.raises(RuntimeError, match="unbound"):
+            adapter.observe(1.0)
+
+
+def test_binding_again_unbinds_the_previous_adapter():
+    opt = keras.optimizers.SGD(0.1, momentum=0.3)
+    first = uk.bind(MOMENTUM_SCHEDS["one_cycle"], opt)
+    second = uk.bind("constant(0.05)", opt)
+    assert uk.adapter_of(opt) is second
+    assert "unbound" in repr(first)
+    # The first one's momentum cycle no longer runs: momentum is SGD's.
+    assert opt.momentum == 0.3 and type(opt.momentum) is float
+    harness = KerasEagerHarness()
+    probe = harness.make(1, momentum=0.3)
+    uk.bind(MOMENTUM_SCHEDS["one_cycle"], probe.target)
+    uk.bind("constant(0.05)", probe.target)
+    applied = harness.step(probe, 3)
+    assert [(a.rates[0], a.momentum) for a in applied] == [
+        (pytest.approx(0.05), pytest.approx(0.3))] * 3
+
+
+def test_loss_scale_optimizer_is_bound_through():
+    inner = keras.optimizers.SGD(0.1)
+    opt = keras.optimizers.LossScaleOptimizer(inner)
+    adapter = uk.bind("exponential(base_lr=0.5, factor=0.5)", opt)
+    assert uk.adapter_of(opt) is adapter and adapter.optimizer is inner
+    w = keras.Variable(0.0)
+    applied = []
+    for _ in range(3):
+        w.assign(0.0)
+        # The loss-scaled gradient is unscaled before the update.
+        opt.apply_gradients([(tf.ones(()) * opt.scale_loss(1.0), w)])
+        applied.append(-float(w))
+    assert applied == [0.5, 0.25, 0.125]
+
+
+def test_state_dict_round_trip_and_atomic_load():
+    sched = us.ReduceOnPlateau(us.CosineScheduler(20, base_lr=0.2),
+                               patience=0, factor=0.5)
+    opt = keras.optimizers.SGD()
+    adapter = uk.bind(sched, opt)
+    w = keras.Variable(0.0)
+    for _ in range(4):
+        opt.apply_gradients([(tf.ones(()), w)])
+    adapter.observe(1.0)
+    assert adapter.observe(np.float32(2.0)) is True
+    state = json.loads(json.dumps(adapter.state_dict()))
+    assert state["updates_done"] == 4 and state["format"] == "unisched.keras"
+    other = keras.optimizers.SGD()
+    again = uk.bind(us.ReduceOnPlateau(us.CosineScheduler(20, base_lr=0.2),
+                                       patience=0, factor=0.5), other)
+    again.load_state_dict(state)
+    assert again.updates_done == 4 and again.schedule.scale == 0.5
+    assert float(other.learning_rate) == pytest.approx(0.5 * sched(4) /
+                                                       sched.scale)
+    before = again.state_dict()
+    for bad in ({**state, "updates_done": -1},
+                {**state, "schedule_state": {"scale": "x"}},
+                {**state, "hparams": {"rho": "constant(0.5)"},
+                 "updates_done": 9}):
+        with pytest.raises((TypeError, ValueError)):
+            uk.bind(sched, keras.optimizers.SGD(), on_mismatch="checkpoint"
+                    ).load_state_dict(bad)
+        with pytest.raises((TypeError, ValueError)):
+            again.load_state_dict(bad)
+        assert again.state_dict() == before
 
 
 def test_bind_errors_name_the_problem():
     sched = MOMENTUM_SCHEDS["one_cycle"]
     with pytest.raises(TypeError, match="target must be"):
         uk.bind(sched, object())
-    with pytest.raises(TypeError, match="unisched schedule or a spec"):
-        uk.bind(0.1, keras.optimizers.SGD())
+    with pytest.raises(TypeError, match="sched must be"):
+        uk.bind([0.1], keras.optimizers.SGD())
     with pytest.raises(ValueError, match="no optimizer"):
         uk.bind(sched, keras.Sequential([keras.layers.Dense(1)]))
     with pytest.raises(ValueError, match="momentum=False"):
         uk.bind(sched, keras.optimizers.Adagrad())
-    adagrad = keras.optimizers.Adagrad()
-    uk.bind(sched, adagrad, momentum=False)
+    uk.bind(sched, keras.optimizers.Adagrad(), momentum=False)
     with pytest.raises(ValueError, match="'beta_9'"):
         uk.bind("constant(0.1)", keras.optimizers.Adam(),
                 hparams={"beta_9": "constant(0.5)"})
     with pytest.raises(TypeError, match="momentum must be"):
-        uk.bind(sched, keras.optimizers.SGD(), momentum=0.9)
+        uk.bind(sched, keras.optimizers.SGD(), momentum=True)
+    with pytest.raises(ValueError, match="steps_per_epoch is required"):
+        uk.bind(sched, keras.optimizers.SGD(), unit="epoch")
+    with pytest.raises(ValueError, match="on_mismatch"):
+        uk.bind(sched, keras.optimizers.SGD(), on_mismatch="ignore")
+    multi = keras.optimizers.MultiOptimizer(keras.optimizers.OptimizerMap(
+        keras.optimizers.SGD()))
     with pytest.raises(TypeError, match="MultiOptimizer"):
-        uk.bind(sched, uk.group_optimizer(
-            sched, keras.optimizers.SGD, {"x": 0.5}))
+        uk.bind(sched, multi)
     # An SGD already built without velocity slots cannot take a momentum,
-    # and the failed bind leaves its learning rate alone.
+    # and the failed bind leaves it alone.
     built = keras.optimizers.SGD(0.01)
     built.build([keras.Variable(0.0)])
     with pytest.raises(ValueError, match="no velocity slots"):
         uk.bind(sched, built)
-    assert not isinstance(built._learning_rate, uk.LearningRateSchedule)
+    assert type(built) is keras.optimizers.SGD
+    assert uk.adapter_of(built) is None
     with pytest.raises(ValueError, match="starts at 0.0"):
-        uk.bind_hparams(keras.optimizers.SGD(),
-                        {"momentum": "constant(0.0)"})
+        uk.bind("constant(0.1)", keras.optimizers.SGD(),
+                hparams={"momentum": "constant(0.0)"})
     with pytest.raises(TypeError, match="stateless"):
-        uk.bind_hparams(keras.optimizers.SGD(),
-                        {"momentum": us.ReduceOnPlateau(0.9)})
+        uk.bind("constant(0.1)", keras.optimizers.SGD(),
+                hparams={"momentum": us.ReduceOnPlateau(0.9)})
+    with pytest.raises(TypeError, match="ReduceOnPlateau"):
+        uk.bind("constant(0.1)", keras.optimizers.SGD()).observe(1.0)
 
 
 # -- Keras' own schedules -----------------------------------------------------
@@ -590,9 +837,25 @@ def test_from_native_refuses_what_it_cannot_represent(native, message):
         uk.from_native(native(keras.optimizers.schedules))
 
 
-def test_from_native_rejects_other_objects():
-    with pytest.raises(TypeError, match="from_native converts"):
-        uk.from_native(keras.optimizers.SGD())
+def test_from_native_dispatches_on_exact_types():
+    sch = keras.optimizers.schedules
+
+    class Mine(sch.CosineDecay):
+        pass
+
+    for obj in (keras.optimizers.SGD(), Mine(0.1, 10)):
+        with pytest.raises(TypeError, match="exactly these types.*"
+                           "CosineDecay, CosineDecayRestarts"):
+            uk.from_native(obj)
+    with pytest.raises(ValueError, match=r"PolynomialDecay\(.*cycle=True"):
+        uk.from_native(sch.PolynomialDecay(0.1, 10, cycle=True))
+    # The core's constructor refusing a converted value: still a
+    # ValueError naming the Keras class and the attribute.
+    with pytest.raises(ValueError, match=r"cannot convert "
+                       r"PiecewiseConstantDecay.*rates"):
+        uk.from_native(sch.PiecewiseConstantDecay([2], [0.1, -0.2]))
+    assert uk.from_native(sch.PiecewiseConstantDecay([2], [0.1, 0.2])) == \
+        us.PiecewiseConstantScheduler([2], rates=[0.1, 0.2])
 
 
 def test_hyperparameter_callback_drives_momentum_under_fit():
