@@ -63,20 +63,18 @@ def _first_change(sched):
 
 
 def _catalog_cases():
-    """(name, seed, updates): per schedule up to two parameter sets, one
-    whose first change lies past update 1 (a boundary inside the window),
-    one changing at once; the window runs 10 updates past the change."""
+    """(name, seed, updates): one parameter set per schedule, preferably
+    one whose first change lies past update 1 (a boundary inside the
+    window), else one changing at once; the window runs 10 updates past
+    the change."""
     cases = []
     for name in catalog.CATALOG:
-        late = early = None
-        for seed in range(30):
-            first = _first_change(catalog.draw(name, seed))
-            if first is not None and 2 <= first <= 40 and late is None:
-                late = (seed, first + 10)
-            elif first == 1 and early is None:
-                early = (seed, 12)
-        picked = [c for c in (late, early) if c] or [(0, 12)]  # constant
-        cases += [(name, seed, updates) for seed, updates in picked]
+        firsts = [(seed, _first_change(catalog.draw(name, seed)))
+                  for seed in range(30)]
+        late = [(s, f + 10) for s, f in firsts if f and 2 <= f <= 40]
+        early = [(s, 12) for s, f in firsts if f == 1]
+        seed, updates = (late or early or [(0, 12)])[0]  # [] for constant
+        cases.append((name, seed, updates))
     return cases
 
 
