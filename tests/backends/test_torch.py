@@ -79,26 +79,36 @@ def _applied(opt, ws, sch, updates: int, per_step: int = 1,
 # -- applied-rate parity over the whole catalog --------------------------
 #
 # A window over which the rate never changes cannot show an update that
-# used the wrong step; every catalog window below holds a change of rate:
-# schedules that change late get a longer window, plateau schedules are
-# cut during the run (a rising metric), and schedules constant for good
-# are joined to a second piece.
+# used the wrong step; every catalog window below holds a change of rate
+# along the steps: schedules that change late get a longer window, and
+# schedules constant for good (a plateau's included) are joined to a
+# second piece.  Plateau schedules are also cut during the run (a rising
+# metric), which the adapter must apply at once.
 
 PLATEAU_CUTS = tuple(range(20, 26))  # patience <= 2: at least two cuts
 
 
-def _case(name, seed, spe=1):
-    """``(sched, updates, observe_at)`` for the catalog schedule: update
-    k uses ``sched(k // spe)``, and its rate changes within the run."""
-    sched = draw(name, seed)
-    if sched.stateful:
-        return sched, UPDATES, PLATEAU_CUTS
+def _changing(sched, spe):
+    """``(sched, updates)``: update k uses ``sched(k // spe)`` and the
+    rate changes with k within the run."""
     values = sched.values(np.arange(50 * UPDATES) // spe)
     change = np.flatnonzero(values != values[0])
     if change.size:
-        return sched, max(UPDATES, int(change[0]) + 10), ()
+        return sched, max(UPDATES, int(change[0]) + 10)
     other = us.ConstantScheduler(0.5 * values[0] + 0.1)
-    return us.join([sched, other], [UPDATES // (2 * spe)]), UPDATES, ()
+    return us.join([sched, other], [UPDATES // (2 * spe)]), UPDATES
+
+
+def _case(name, seed, spe=1):
+    """``(sched, updates, observe_at)`` for a catalog schedule."""
+    sched = draw(name, seed)
+    if not sched.stateful:
+        return (*_changing(sched, spe), ())
+    inner, updates = _changing(sched.schedule, spe)
+    config = dict(sched.to_config(), schedule=inner.to_config())
+    plateau = us.from_config(config)
+    plateau.load_state_dict(sched.state_dict())
+    return plateau, updates, PLATEAU_CUTS
 
 
 def _assert_changes(values):
