@@ -15,8 +15,9 @@ Adam's first moment), so each update's effect is read exactly:
   m_k b``, so ``m_k = r / (b - r a)`` with ``r = d1 / d0``, and ``lr_k =
   d0 / (m_k a + 1)``; the harness carries ``a`` and ``b`` forward from
   the decoded values.  The momentum of the first update is unobservable
-  (the buffer starts as the gradient); it is reported as the group held
-  it, and as None once no weight moves (``lr_k = 0``);
+  (the buffer starts as the gradient): it is reported as the group held
+  it.  Where no weight moves (``lr_k = 0``) the momentum is read from
+  the buffer instead (``buf_k = m_k a + 1``);
 * Adam (first moment zeroed, so ``m_k = 1 - beta1_k``):
   ``beta1_k = (1 - m_k) / (1 - m_k-1)`` with ``m_k-1 = 0``, and the rate
   from the weight step ``lr_k * m_hat / (sqrt(v_hat) + eps)`` with the
@@ -57,6 +58,8 @@ class TorchHarness(Harness):
     rtol = 1e-12
     group_rates = True
     module = ust
+    #: without steps_per_epoch, step() is called once per epoch
+    spe_required = False
 
     def make(self, n_groups: int = 1, *, optimizer: str = "sgd",
              lrs: tuple[float, ...] | None = None, momentum: float = 0.0
@@ -114,8 +117,8 @@ class TorchHarness(Harness):
                 if buf is not None:
                     t.buffers[i] = (1.0, 1.0)
             elif d0 == 0:
-                # No weight moved: read the buffer to carry on.
-                lr, m = 0.0, None
+                # No weight moved: the buffer itself tells the momentum.
+                lr, m = 0.0, (buf[0].item() - 1) / t.buffers[i][0]
                 t.buffers[i] = (buf[0].item(), buf[1].item())
             else:
                 a, b = t.buffers[i]
