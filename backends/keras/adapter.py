@@ -51,7 +51,7 @@ class _Plan:
     """A binding checked against one optimizer, with the objects to
     install built; creating it changes nothing."""
 
-    def __init__(self, optimizer: Any, binding: Binding) -> None:
+    def __init__(self, optimizer: Any, binding: Binding, start: Any) -> None:
         spell = spellings(optimizer)
         missing = sorted(set(binding.hparams) - set(spell))
         if missing:
@@ -59,14 +59,15 @@ class _Plan:
                              f"hyperparameter {missing}; it has "
                              f"{sorted(spell)}")
         acc = optimizer.gradient_accumulation_steps or 1
-        spe = binding.steps_per_epoch or 1
+        every = acc * (binding.steps_per_epoch or 1)
         self.binding = binding
-        # Keras calls the rate with its micro-batch count: the k-th real
-        # update happens at micro-batch (k + 1) * acc - 1.
-        self.lr = LearningRateSchedule(binding.schedule, every=acc * spe)
+        # Both read the optimizer's micro-batch count: the k-th real
+        # update after the bind happens at micro-batch start + (k + 1) *
+        # acc - 1 (at most), whose floor((step - start) / acc) is k.
+        self.lr = LearningRateSchedule(binding.schedule, every, start)
         self.params = _scheduled(optimizer, {
             spell[canon]: sched for canon, sched in binding.hparams.items()},
-            every=spe)
+            every, start)
         self.factors = _resolve(optimizer, binding.multipliers)
 
 
@@ -91,11 +92,17 @@ class KerasAdapter:
 
     def __init__(self, optimizer: Any, binding: Binding, on_mismatch: str,
                  model: Any = None) -> None:
-        plan = _Plan(optimizer, binding)
+        # The schedules count updates from the bind (as PyTorch's do);
+        # a variable, so that loading a position needs no retrace.
+        start = keras.Variable(int(optimizer._iterations.numpy()),
+                               dtype="int64", trainable=False,
+                               name="unisched_start")
+        plan = _Plan(optimizer, binding, start)
         previous = adapter_of(optimizer)
         if previous is not None:
             previous.unbind()
         self.on_mismatch = on_mismatch
+        self._start = start
         self._optimizer = optimizer
         self._model = model
         self._bound = True
@@ -117,9 +124,11 @@ class KerasAdapter:
 
     @property
     def updates_done(self) -> int:
-        """Optimizer updates done: the next one uses
-        ``sched(updates_done)`` (``unit='step'``)."""
-        return int(keras.ops.convert_to_numpy(self._optimizer.iterations))
+        """Optimizer updates since the bind (or the loaded position): the
+        next one uses ``sched(updates_done)`` (``unit='step'``)."""
+        opt = self._optimizer
+        done = int(opt._iterations.numpy()) - int(self._start.numpy())
+        return done // (opt.gradient_accumulation_steps or 1)
 
     def _install(self, plan: _Plan) -> None:
         opt = self._optimizer
@@ -202,7 +211,7 @@ class KerasAdapter:
         ckpt = check_state(state, FORMAT)
         binding = reconcile(self.binding, ckpt, self.on_mismatch)
         plan = None if binding is self.binding \
-            else _Plan(self._optimizer, binding)
+            else _Plan(self._optimizer, binding, self._start)
         if ckpt.schedule_state is not None and binding.schedule.stateful:
             binding.schedule.check_state(ckpt.schedule_state)
         acc = self._optimizer.gradient_accumulation_steps or 1
@@ -212,7 +221,10 @@ class KerasAdapter:
         restore_plateau(binding, ckpt)
         if self._lr._scale is not None:
             self._lr._scale.assign(binding.schedule.scale)
+        # The position is the optimizer's own step count (Adam's bias
+        # correction reads it too), counted from 0.
         self._optimizer._iterations.assign(ckpt.updates_done * acc)
+        self._start.assign(0)
 
     def unbind(self) -> None:
         """Give the optimizer back its own rate (float or schedule) and
@@ -229,7 +241,8 @@ class KerasAdapter:
 
     def _config(self) -> dict[str, Any]:
         return {"state": self.state_dict(), "on_mismatch": self.on_mismatch,
-                "factors": self._factors}
+                "factors": self._factors,
+                "start": int(self._start.numpy())}
 
     def __repr__(self) -> str:
         opt = self._optimizer
@@ -255,8 +268,12 @@ def _rebind(optimizer: Any, saved: Any) -> KerasAdapter:
     factors = saved.get("factors")
     if factors is not None:
         factors = check.rates("the optimizer config's 'factors'", factors)
+    start = check.integer("the optimizer config's 'start'",
+                          saved.get("start", 0))
     adapter = KerasAdapter(optimizer, ckpt.binding, policy)
     adapter._saved_factors = factors
+    # The optimizer's step count comes back with its variables.
+    adapter._start.assign(start)
     restore_plateau(ckpt.binding, ckpt)
     if adapter._lr._scale is not None:
         adapter._lr._scale.assign(ckpt.binding.schedule.scale)

@@ -17,8 +17,8 @@ from unisched import _validate as check
 from .schedule import (
     KerasOps,
     _constant,
-    _eager_step,
     _schedule,
+    eager_index,
     index,
 )
 
@@ -57,7 +57,8 @@ class ScheduledHyperparameter(float):
     """
 
     def __new__(cls, optimizer: Any, name: str, schedule: Schedule | str,
-                every: int = 1) -> "ScheduledHyperparameter":
+                every: int = 1, start: Any = None
+                ) -> "ScheduledHyperparameter":
         sched = _schedule(schedule, name)
         if sched.stateful:
             raise TypeError(f"{name} schedule must be stateless, "
@@ -67,16 +68,19 @@ class ScheduledHyperparameter(float):
         obj.name = name
         obj.schedule = sched
         obj.every = check.integer("every", every, 1)
+        obj.start = start
         return obj
 
     def value(self) -> Any:
-        """``schedule(optimizer.iterations // every)`` as a float32
-        tensor."""
-        step = self.optimizer.iterations
-        now = _eager_step(step)
+        """``schedule((step - start) // every)`` as a float32 tensor, where
+        ``step`` is the optimizer's own step count (micro-batches under
+        gradient accumulation, as for the rate)."""
+        step = self.optimizer._iterations
+        now = eager_index(step, self.every, self.start)
         if now is not None:
-            return _constant(self.schedule(int(now) // self.every))
-        return self.schedule._eval(index(step, self.every), KerasOps)
+            return _constant(self.schedule(now))
+        return self.schedule._eval(index(step, self.every, self.start),
+                                   KerasOps)
 
     def __tf_tensor__(self, dtype: Any = None, name: Any = None) -> Any:
         value = self.value()
@@ -145,8 +149,8 @@ def spellings(optimizer: Any) -> dict[str, str]:
     return out
 
 
-def _scheduled(optimizer: Any, hparams: Mapping[str, Any], every: int = 1
-               ) -> dict[str, ScheduledHyperparameter]:
+def _scheduled(optimizer: Any, hparams: Mapping[str, Any], every: int = 1,
+               start: Any = None) -> dict[str, ScheduledHyperparameter]:
     """Check ``hparams`` (Keras attribute -> schedule) against
     ``optimizer`` and build the objects, changing nothing yet (so a bad
     name leaves the optimizer as it was)."""
@@ -161,7 +165,7 @@ def _scheduled(optimizer: Any, hparams: Mapping[str, Any], every: int = 1
                 f"{type(optimizer).__name__} has no float hyperparameter "
                 f"{name!r}; it has {valid}")
         current = getattr(optimizer, name)
-        param = ScheduledHyperparameter(optimizer, name, sched, every)
+        param = ScheduledHyperparameter(optimizer, name, sched, every, start)
         if name == "momentum":
             # SGD and RMSprop keep velocity slots only if momentum != 0 at
             # build time; the graph needs them for every update.

@@ -117,11 +117,25 @@ def _eager_step(step: Any) -> float | None:
     return float(value) if value.ndim == 0 else None
 
 
-def index(step: Any, every: int) -> Any:
-    """``floor(step / every)`` as a float32 tensor (the schedule's
-    argument in the graph)."""
+def index(step: Any, every: int, start: Any = None) -> Any:
+    """``floor((step - start) / every)`` as a float32 tensor (the
+    schedule's argument in the graph); ``start`` is an integer variable
+    (None: 0), read when the graph runs."""
+    if start is not None:
+        step = step - ops.cast(start, step.dtype)
     t = ops.cast(step, DTYPE)
     return t if every == 1 else ops.floor(t / every)
+
+
+def eager_index(step: Any, every: int, start: Any = None) -> int | None:
+    """:func:`index` as a Python int when it can be read right now
+    (eager execution, one scalar); None inside a traced function."""
+    now = _eager_step(step)
+    if now is None:
+        return None
+    if start is not None:
+        now -= float(np.asarray(start.value))
+    return int(now) // every
 
 
 def _constant(value: float) -> Any:
@@ -164,11 +178,15 @@ class LearningRateSchedule(keras.optimizers.schedules.LearningRateSchedule):
     With ``every=n`` the schedule is called with ``floor(step / n)``
     instead (a unit of ``n`` optimizer steps: an epoch, or one real update
     of ``gradient_accumulation_steps`` micro-batches); ``get_config``
-    keeps it.
+    keeps it.  With ``start`` (an integer ``keras.Variable``, the step at
+    which a :func:`bind` happened) it is ``floor((step - start) / n)``.
 
     Args:
         schedule: a unisched schedule or a spec string.
         every: optimizer steps per schedule step (an integer >= 1).
+        start: None, or the variable holding the optimizer step that is
+            the schedule's step 0 (not part of the config: the binding
+            saves it).
 
     >>> import keras
     >>> lr = LearningRateSchedule("cosine(max_update=100, base_lr=0.1)")
@@ -177,10 +195,12 @@ class LearningRateSchedule(keras.optimizers.schedules.LearningRateSchedule):
     0.05
     """
 
-    def __init__(self, schedule: Schedule | str, every: int = 1) -> None:
+    def __init__(self, schedule: Schedule | str, every: int = 1,
+                 start: Any = None) -> None:
         super().__init__()
         self.schedule = _schedule(schedule, "schedule")
         self.every = check.integer("every", every, 1)
+        self.start = start
         self._scale = None
         if isinstance(self.schedule, ReduceOnPlateau):
             self._scale = keras.Variable(
@@ -195,14 +215,14 @@ class LearningRateSchedule(keras.optimizers.schedules.LearningRateSchedule):
         return lambda t, o: type(sched)._eval(view, t, o)
 
     def __call__(self, step: Any) -> Any:
-        now = _eager_step(step)
+        now = eager_index(step, self.every, self.start)
         if now is not None:
             scale = None if self._scale is None \
                 else float(np.asarray(self._scale.value))
-            value = self._formula(scale)(now // self.every, ScalarOps)
-            return _constant(float(value))
+            return _constant(float(self._formula(scale)(now, ScalarOps)))
         scale = None if self._scale is None else self._scale.value
-        return self._formula(scale)(index(step, self.every), KerasOps)
+        return self._formula(scale)(index(step, self.every, self.start),
+                                    KerasOps)
 
     # -- ReduceOnPlateau ----------------------------------------------------
     def observe(self, metric: float, step: int = 0) -> bool:
