@@ -116,6 +116,8 @@ class LRScheduler(_MXLRScheduler):
         # MXNet asks once per parameter group for the same update.
         if num_update == self._cache_update:
             return self._cache_rate
+        if type(num_update) is not int or num_update < 0:
+            num_update = check.step(num_update, "num_update")
         if self._pending:
             self._apply_pending()
         n = num_update - self._origin
