@@ -1,34 +1,34 @@
 """Cross-framework parity of the three LeNet trainers.
 
 Same initial weights (``init_lenet_params``), same batches
-(``iterate_batches`` with one seed), same schedule with warmup and decay:
-the rates recorded at each update must be identical (they come from one
-schedule; the only difference allowed is float32 rounding of the rate in
-the framework that stores it in float32), and the per-update losses must
-agree within a tolerance that float32 arithmetic explains.
+(``iterate_batches`` with one seed), same schedule with warmup and decay.
 
-Why the loss tolerance: the three frameworks start from bit-identical
-weights, but their float32 convolutions and matrix products sum in
-different orders, so the first logits already differ by ~4e-7 (see
-``tests/app/test_lenet.py``) and the first losses by ~2e-6.  For a while the
-runs stay that close; then, at some update, two of them part and the gap
-grows (1e-4 to 1e-2 within a few updates), while the others may still
-agree to 1e-6.  Which pair parts, and when, changes with the data and
-schedule (here MXNet parts from PyTorch and Keras around update 10; in
-``make demo``'s setting Keras and MXNet agree to 2e-6 over 30 updates and
-PyTorch parts at update 12).  That is what a network of ReLUs and max
-pools does: its gradient jumps at a near tie in a max pool or at a
-pre-activation of zero, so a last-bit difference that tips one such
-decision changes the next update by far more than the last bit.  One framework
-alone shows the same: moving every initial weight by one float32 step
-(``nextafter``, random directions) changes its own loss by 8e-4 at update
-10 and by up to 0.26 within 30 updates.  The test measures that
-sensitivity instead of guessing it, and allows the frameworks to differ
-at each update by at most ``FACTOR`` times the largest amount one
-framework has differed from itself under that perturbation so far (and
-1e-4).  Over the first ``EARLY`` updates losses must agree to 1e-4 — a
-rate used one update early, a transposed weight, a different loss
-reduction or another batch order shows up there as 1e-2 or more.
+Rates: PyTorch and MXNet record exactly ``SCHEDULE.values(k)`` at update
+k (float64 from one schedule).  Keras evaluates the formula in float32
+inside its graph: its rates are float32 numbers within ``KERAS_ULPS``
+float32 steps of the exact value (measured: at most 5.5; a rate used one
+update early is thousands of steps away).
+
+Losses: the frameworks start from bit-identical weights, but their float32
+convolutions and matrix products sum in different orders, so the first
+losses already differ by a few float32 steps.  For a while the runs stay
+that close; then a last-bit difference tips a near tie in a max pool or a
+ReLU at zero, the gradient jumps, and two runs part (1e-4 to 1e-2 within a
+few updates).  Measured with this test's data, weights, schedule and batch
+seed (2026-11, torch 2.13, keras 3.15, mxnet 1.9.1, every pair):
+
+    updates 0-13: max |loss difference| 1.43e-6 (losses ~2.2; float32
+                  step there 2.4e-7), MXNet against the other two
+    update 14:    6.2e-6;  15: 3.4e-5;  16: 5.1e-4;  20: 4.8e-2
+
+(PyTorch and Keras happened to agree to 2.4e-7 over all 30 updates; that
+is luck of the data, not asserted.)  So the losses must agree to
+``LOSS_ATOL`` = 5e-6 (3.5x the measured 1.43e-6) over the first
+``EARLY`` = 12 updates (two before the first visible growth).  A rate used
+one update early gives 8e-3 at update 1, a transposed weight, another
+loss reduction or another batch order 1e-3 or more.  After the window the
+runs are only required to learn.  If a trainer changes its float32
+arithmetic (another summation order), re-measure before touching these.
 """
 from __future__ import annotations
 
@@ -46,8 +46,9 @@ FRAMEWORKS = [fw for fw, module in (("torch", "torch"),
                                     ("mxnet", "mxnet"))
               if importlib.util.find_spec(module) is not None]
 UPDATES = 30
-EARLY = 10
-FACTOR = 10.0
+EARLY = 12
+LOSS_ATOL = 5e-6
+KERAS_ULPS = 8
 BATCH = 64
 SCHEDULE = us.warmup(us.CosineScheduler(max_update=24, base_lr=0.1,
                                         final_lr=0.01), warmup_steps=6)
@@ -75,58 +76,29 @@ def runs(data):
     return {fw: _train(fw, data, params) for fw in FRAMEWORKS}
 
 
-@pytest.fixture(scope="module")
-def self_noise(data, runs):
-    """How far one framework's losses move when its initial weights move
-    by one float32 rounding step."""
-    rng = np.random.default_rng(1)
-    params = {}
-    for key, value in init_lenet_params(0).items():
-        away = np.where(rng.random(value.shape) < 0.5, -np.inf, np.inf)
-        params[key] = np.nextafter(value, away.astype(value.dtype))
-    fw = FRAMEWORKS[0]
-    noisy = _train(fw, data, params)
-    return np.abs(noisy.losses - runs[fw].losses)
-
-
-def test_every_framework_made_the_same_updates(runs):
-    for fw, rec in runs.items():
-        assert list(rec.steps) == list(range(UPDATES)), fw
-
-
-#: Keras evaluates the schedule in float32 inside its graph (a few
-#: roundings: 3.7e-7 relative measured); PyTorch and MXNet in float64.
-RATE_RTOL = 1e-6
-
-
 def test_rates_are_the_schedule_in_every_framework(runs):
     expected = SCHEDULE.values(np.arange(UPDATES))
     for fw, rec in runs.items():
-        np.testing.assert_allclose(rec.lrs, expected, rtol=RATE_RTOL,
-                                   atol=1e-12, err_msg=fw)
+        assert list(rec.steps) == list(range(UPDATES)), fw
+        lrs = np.asarray(rec.lrs, dtype=np.float64)
+        if fw != "keras":
+            np.testing.assert_array_equal(lrs, expected, err_msg=fw)
+            continue
+        assert np.array_equal(lrs, lrs.astype(np.float32)), "not float32"
+        step = np.spacing(expected.astype(np.float32)).astype(np.float64)
+        ulps = np.abs(lrs - expected) / step
+        assert ulps.max() <= KERAS_ULPS, (fw, ulps)
 
 
-def test_rates_agree_across_frameworks(runs):
-    ref = runs[FRAMEWORKS[0]].lrs
-    for fw, rec in runs.items():
-        np.testing.assert_allclose(rec.lrs, ref, rtol=2 * RATE_RTOL,
-                                   atol=1e-12, err_msg=fw)
-
-
-def test_losses_agree_across_frameworks(runs, self_noise):
+def test_losses_agree_across_frameworks(runs):
     ref = runs[FRAMEWORKS[0]].losses
-    assert np.all(np.isfinite(ref))
-    # the run must actually learn, or agreeing losses would prove little
-    assert ref[-5:].mean() < ref[:3].mean() - 0.3
-    # per update: FACTOR times the largest self-difference so far
-    allowed = np.maximum(FACTOR * np.maximum.accumulate(self_noise), 1e-4)
-    print(f"\n{FRAMEWORKS[0]} against itself, weights moved by one "
-          f"float32 step: |loss diff| at updates 0, 10, 20, 29 = "
-          f"{self_noise[[0, 10, 20, 29]]}")
     for fw, rec in runs.items():
-        diff = np.abs(rec.losses - ref)
+        losses = np.asarray(rec.losses, dtype=np.float64)
+        assert losses.shape == (UPDATES,) and np.isfinite(losses).all(), fw
+        diff = np.abs(losses - ref)
         print(f"{fw}: max |loss - {FRAMEWORKS[0]}| first {EARLY} updates "
-              f"{diff[:EARLY].max():.2e}, all {UPDATES} {diff.max():.2e}; "
-              f"worst ratio to allowed {np.max(diff / allowed):.2f}")
-        assert diff[:EARLY].max() < 1e-4, fw
-        assert np.all(diff <= allowed), (fw, diff, allowed)
+              f"{diff[:EARLY].max():.2e} (allowed {LOSS_ATOL:.0e}), "
+              f"all {UPDATES} {diff.max():.2e}")
+        assert diff[:EARLY].max() <= LOSS_ATOL, (fw, diff[:EARLY])
+        # each run learns: agreeing losses of a stuck run prove little
+        assert losses[-5:].mean() < losses[:3].mean() - 0.3, (fw, losses)
