@@ -100,7 +100,9 @@ class Harness(abc.ABC):
     @abc.abstractmethod
     def own_hparams(self, target: Any) -> dict[str, float]:
         """The optimizer's current hyperparameters as the framework holds
-        them: ``{'lr': [...per group], 'momentum' or 'beta1': float}``."""
+        them: ``{'lr': [...per group], 'momentum' or 'beta1': float}``,
+        optionally ``'weight_decay': float`` (the suite then compares the
+        driven value; the weights cannot show it, being zeroed)."""
 
     @abc.abstractmethod
     def save(self, target: Any, adapter: Any, directory: str) -> None:
