@@ -13,7 +13,7 @@ epoch, all with the same per-epoch schedule (the chapter's square-root
 scheduler, ``0.3 * (epoch + 1) ** -0.5``):
 
 * ``ours``: :class:`KerasTrainer` through :func:`unisched.app.training.fit`
-  (``unit='epoch'``: the in-graph ``epochwise`` schedule), which also
+  (``unit='epoch'``: the adapter's in-graph per-epoch schedule), which also
   records every update's rate, momentum and loss;
 * ``chapter fit``: the chapter's ``model.fit`` with ``LearningRateScheduler``
   and a TrainCallback doing ``model.evaluate`` on the test set;
@@ -41,7 +41,7 @@ import tensorflow as tf  # noqa: E402
 
 import unisched as us  # noqa: E402
 from unisched.backends.keras.lenet import build_lenet, to_nhwc  # noqa
-from unisched.backends.keras.train import (  # noqa: E402
+from unisched.backends.keras import (  # noqa: E402
     KerasTrainer, train_lenet)
 from unisched.app.data import iterate_batches, load_dataset, num_batches  # noqa
 from unisched.app.training import fit  # noqa: E402

@@ -43,7 +43,7 @@ import numpy as np
 
 import unisched as us
 
-from unisched.backends.mxnet import train as tm
+from unisched.backends.mxnet import lenet as tm
 from unisched.backends.mxnet.lenet import build_lenet
 from unisched.app.data import Dataset
 from unisched.tools import Recorder

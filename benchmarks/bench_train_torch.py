@@ -4,8 +4,7 @@ own loop, measured side by side in one process.
 Rows (images per second over whole epochs: training plus the per-epoch
 test-set evaluation, as both loops do):
 
-* ``unisched train_lenet``: :func:`unisched.backends.torch.train.
-  train_lenet` with a unisched cosine stepped after *every* update (the
+* ``unisched train_lenet``: :func:`unisched.backends.torch.train_lenet` with a unisched cosine stepped after *every* update (the
   adapter), batches from :func:`unisched.app.data.iterate_batches` (numpy
   shuffling and indexing each epoch), the Recorder writing every update;
 * ``chapter loop, DataLoader``: the chapter's ``train`` (``net.train();
@@ -38,7 +37,7 @@ from torch.optim import lr_scheduler
 
 import unisched as us
 from unisched.backends.torch.lenet import build_lenet
-from unisched.backends.torch.train import train_lenet
+from unisched.backends.torch import train_lenet
 from unisched.app.data import load_dataset
 
 BATCH = 256

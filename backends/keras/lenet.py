@@ -416,11 +416,11 @@ class KerasTrainer(Trainer):
         super().end_epoch(train_loss)
         self._next = None
 
-    def snapshot(self) -> Any:
+    def _snapshot(self) -> Any:
         return ([np.array(w, copy=True) for w in self.model.get_weights()],
                 [np.array(v, copy=True) for v in self.optimizer.variables])
 
-    def restore(self, saved: Any) -> None:
+    def _restore(self, saved: Any) -> None:
         weights, optimizer_state = saved
         # assign() in place: the caller's variables stay the same objects
         # (a compiled model keeps working).

@@ -360,7 +360,7 @@ class MXNetTrainer(Trainer):
         return ([rate * p.lr_mult for p in self._group_params],
                 float(getattr(opt, self._momentum_name)))
 
-    def snapshot(self) -> Any:
+    def _snapshot(self) -> Any:
         every = list(self.model.collect_params().values())
         opt = self.optimizer.optimizer
         return ([[d.copy() for d in p.list_data()] for p in every],
@@ -371,7 +371,7 @@ class MXNetTrainer(Trainer):
                  for u in self.optimizer._updaters],
                 opt.num_update, dict(opt._index_update_count))
 
-    def restore(self, saved: Any) -> None:
+    def _restore(self, saved: Any) -> None:
         weights, grads, lr_mults, states, num_update, counts = saved
         every = list(self.model.collect_params().values())
         for p, data, grad, mult in zip(every, weights, grads, lr_mults):

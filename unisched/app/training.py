@@ -226,14 +226,28 @@ class Trainer(abc.ABC):
         optimizer."""
 
     @abc.abstractmethod
-    def snapshot(self) -> Any:
+    def _snapshot(self) -> Any:
         """A copy of the weights (gradients, mode) and the optimizer
-        state, for :meth:`restore`."""
+        state."""
 
     @abc.abstractmethod
-    def restore(self, saved: Any) -> None:
-        """Put back a :meth:`snapshot`, in place: the model's and the
+    def _restore(self, saved: Any) -> None:
+        """Put back a :meth:`_snapshot` in place: the model's and the
         optimizer's variables stay the same objects."""
+
+    def snapshot(self) -> Any:
+        """The weights, the optimizer state and the adapter's position,
+        for :meth:`restore`."""
+        return (self._snapshot(), None if self.adapter is None
+                else self.adapter.state_dict())
+
+    def restore(self, saved: Any) -> None:
+        """Put back a :meth:`snapshot` exactly: the next update is the one
+        that followed it, from the same weights and optimizer state."""
+        state, position = saved
+        self._restore(state)
+        if position is not None:
+            self.adapter.load_state_dict(position)
 
     # -- epoch hooks ------------------------------------------------------
     def batches(self, x: np.ndarray, y: np.ndarray, batch_size: int, *,
