@@ -147,7 +147,9 @@ class TorchHarness(Harness):
 
     def own_hparams(self, target: Target) -> dict[str, Any]:
         groups = target.target.param_groups
-        out: dict[str, Any] = {"lr": [float(g["lr"]) for g in groups]}
+        out: dict[str, Any] = {"lr": [float(g["lr"]) for g in groups],
+                               "weight_decay": float(groups[0][
+                                   "weight_decay"])}
         if "betas" in groups[0]:
             out["beta1"] = float(groups[0]["betas"][0])
         else:
