@@ -54,9 +54,12 @@ The adapter has, in every backend:
 ``.unit``, ``.steps_per_epoch``, ``.on_mismatch``
     what it drives, as bound (or as loaded).
 ``.updates_done``
-    the position: the number of optimizer updates done, so the next update
-    uses ``sched(updates_done)`` (with ``unit='epoch'``, PyTorch stepped
-    once per epoch: epochs done).
+    the position: the number of optimizer updates done since the bind (or
+    restored from a checkpoint), so the next update uses
+    ``sched(updates_done)``; a schedule bound to an optimizer that has
+    already run starts at ``sched(0)``, as a PyTorch scheduler built then
+    does.  With ``unit='epoch'`` and PyTorch stepped once per epoch it
+    counts epochs.
 ``.observe(metric)``
     feeds a :class:`unisched.ReduceOnPlateau` schedule and re-applies the
     rate at once; returns True if the rate was cut.  A clear ``TypeError``
