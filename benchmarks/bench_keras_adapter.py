@@ -4,9 +4,10 @@ Three measurements, each the minimum over repeats, all in one process:
 
 1. Per-update cost inside a compiled step: a ``tf.function`` runs 200
    SGD updates of one scalar in a graph loop (``jit_compile`` off and on),
-   with a constant float rate, Keras' own ``CosineDecay``, and the adapter
-   (``LearningRateSchedule``) around unisched's cosine and one-cycle
-   schedules -- the last also with its momentum cycle bound to SGD.
+   with a constant float rate, Keras' own ``CosineDecay``, and
+   ``bind`` of unisched's cosine and one-cycle schedules -- the latter
+   also with its momentum cycle bound to SGD, the former also with a
+   per-variable multiplier (the bound class's ``update_step``).
 2. The eager cost of one call: ``lr(step)`` for the adapter and for
    ``CosineDecay``.
 3. One LeNet training step (``train_on_batch``, batch 256, 28x28x1),
@@ -60,10 +61,11 @@ def configs():
         return keras.optimizers.SGD(keras.optimizers.schedules.CosineDecay(
             0.1, TOTAL, alpha=1e-3))
 
-    def adapter(sched, momentum=False):
+    def adapter(sched, momentum=False, multipliers=None):
         def make():
             opt = keras.optimizers.SGD(momentum=0.9 if momentum else 0.0)
-            uk.bind(sched, opt, momentum=momentum)
+            uk.bind(sched, opt, momentum="auto" if momentum else False,
+                    multipliers=multipliers)
             return opt
         return make
 
@@ -72,6 +74,7 @@ def configs():
         "keras CosineDecay": native,
         "adapter cosine": adapter(COSINE),
         "adapter one_cycle": adapter(ONE_CYCLE),
+        "adapter cosine x0.5 mult": adapter(COSINE, multipliers={".*": 0.5}),
         "SGD momentum=0.9 float": lambda: keras.optimizers.SGD(
             0.1, momentum=0.9),
         "adapter one_cycle+momentum": adapter(ONE_CYCLE, momentum=True),
@@ -134,7 +137,8 @@ def main():
     native = cost["keras CosineDecay"]
     print("\n   schedule overhead per update, us (minus the constant float "
           "lr; one_cycle+momentum minus SGD momentum=0.9 float)")
-    for name in ("keras CosineDecay", "adapter cosine", "adapter one_cycle"):
+    for name in ("keras CosineDecay", "adapter cosine", "adapter one_cycle",
+                 "adapter cosine x0.5 mult"):
         print(f"   {name:26s} "
               f"{(cost[name][0] - const[0]) * 1e6:7.2f} graph "
               f"{(cost[name][1] - const[1]) * 1e6:7.2f} XLA")

@@ -1,4 +1,4 @@
-"""``model.fit`` callbacks: per-epoch rates, hyperparameters, plateaus.
+"""``model.fit`` callbacks: per-epoch rates, plateaus.
 """
 from __future__ import annotations
 
@@ -8,7 +8,6 @@ import keras
 from unisched.base import Schedule
 
 from .adapter import adapter_of
-from .hparams import bind_hparams
 from .schedule import _schedule
 
 # -- callbacks ----------------------------------------------------------------
@@ -45,42 +44,6 @@ def epoch_callback(sched: Schedule | str, verbose: int = 0
     """
     return keras.callbacks.LearningRateScheduler(
         _EpochRate(_schedule(sched)), verbose=verbose)
-
-
-class HyperparameterCallback(keras.callbacks.Callback):
-    """Per-batch schedules for hyperparameters other than the learning
-    rate (SGD ``momentum``, Adam ``beta_1``...), as a ``model.fit``
-    callback.
-
-    Keras bakes a float hyperparameter into the traced train step, so
-    setting it from ``on_train_batch_begin`` would not reach the compiled
-    update.  This callback instead binds the schedules (see
-    :func:`bind_hparams`) when ``fit`` hands it the model, before the
-    train function is built, and drops a train function traced earlier;
-    update k then uses ``hparams[name](k)`` inside the graph.
-
-    >>> import keras, unisched
-    >>> s = unisched.OneCycleScheduler(max_lr=0.1, max_update=100)
-    >>> cb = HyperparameterCallback({"momentum": s.momentum})
-    >>> # model.fit(x, y, callbacks=[cb])
-    """
-
-    def __init__(self, hparams: Mapping[str, Schedule | str]) -> None:
-        super().__init__()
-        if not isinstance(hparams, Mapping) or not hparams:
-            raise TypeError(f"hparams must be a non-empty dict of name -> "
-                            f"schedule, got {hparams!r}")
-        self.hparams = dict(hparams)
-
-    def set_model(self, model: Any) -> None:
-        super().set_model(model)
-        if getattr(model, "optimizer", None) is None:
-            raise ValueError("HyperparameterCallback needs a compiled "
-                             "model (model.optimizer is None)")
-        bind_hparams(model.optimizer, self.hparams)
-        # fit() builds its train function right after setting the
-        # callbacks' model; one traced before would keep old constants.
-        model.train_function = None
 
 
 class ReduceOnPlateauCallback(keras.callbacks.Callback):

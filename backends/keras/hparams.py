@@ -5,7 +5,6 @@ binding in its config).
 """
 from __future__ import annotations
 
-import types
 from typing import Any, Callable, Mapping
 
 import keras
@@ -47,13 +46,12 @@ class ScheduledHyperparameter(float):
     when traced, so update k uses ``schedule(k)`` in ``model.fit``, custom
     loops, ``tf.function`` and XLA alike.
 
-    As a Python float it is ``schedule(0)``: that is what ``get_config()``
-    and ``model.save`` record, and what build-time checks such as SGD's
-    ``momentum != 0`` (which decides whether velocity slots exist) see.
-    ``model.save`` therefore stores a constant; call :func:`bind` or
-    :func:`bind_hparams` again after ``load_model``.
+    As a Python float it is ``schedule(0)``: that is what build-time
+    checks such as SGD's ``momentum != 0`` (which decides whether velocity
+    slots exist) see.  A bound optimizer's config holds its own value and
+    the binding instead (see :func:`bound_class`).
 
-    Use :func:`bind_hparams` to create one.
+    :func:`bind` creates them (``hparams=``, or a momentum cycle).
     """
 
     def __new__(cls, optimizer: Any, name: str, schedule: Schedule | str,
@@ -189,63 +187,6 @@ def _has_velocity(optimizer: Any) -> bool:
     # SGD keeps its slots in .momentums, RMSprop in ._momentums.
     return bool(getattr(optimizer, "momentums", None)
                 or getattr(optimizer, "_momentums", None))
-
-
-def _config_without_schedules(self: Any) -> dict[str, Any]:
-    """``get_config`` with scheduled hyperparameters as plain floats, so a
-    config never carries an object bound to this optimizer's step into a
-    new optimizer (``Optimizer.from_config(opt.get_config())``)."""
-    config = type(self).get_config(self)
-    return {k: float(v) if isinstance(v, ScheduledHyperparameter) else v
-            for k, v in config.items()}
-
-
-def _set_scheduled(optimizer: Any,
-                   bound: Mapping[str, ScheduledHyperparameter]) -> None:
-    for name, param in bound.items():
-        setattr(optimizer, name, param)
-    if bound:
-        # A method bound to the instance (deepcopy rebinds it to the copy).
-        optimizer.get_config = types.MethodType(_config_without_schedules,
-                                                optimizer)
-
-
-def bind_hparams(optimizer: keras.optimizers.Optimizer,
-                 hparams: Mapping[str, Schedule | str]
-                 ) -> dict[str, ScheduledHyperparameter]:
-    """Make float hyperparameters of ``optimizer`` follow schedules.
-
-    Replaces ``optimizer.<name>`` by a :class:`ScheduledHyperparameter`,
-    so update k uses ``hparams[name](k)``, in ``fit`` and in custom loops
-    alike (nothing to call per step).  Do it before the first update (or
-    before tracing the function that applies the optimizer): a graph
-    traced earlier keeps the old constant; ``bind(sched, model)`` resets
-    the model's compiled train function for you.
-
-    Args:
-        optimizer: a Keras 3 optimizer, e.g. ``SGD`` (``'momentum'``),
-            ``Adam`` / ``AdamW`` (``'beta_1'``, ``'beta_2'``).
-        hparams: hyperparameter name -> schedule (or spec string).
-
-    Returns:
-        name -> the ScheduledHyperparameter now set on the optimizer.
-
-    Raises:
-        ValueError: the optimizer has no such float hyperparameter, or a
-            ``momentum`` that Keras has switched off at build time.
-
-    >>> import keras, unisched
-    >>> s = unisched.OneCycleScheduler(max_lr=0.1, max_update=100)
-    >>> from unisched.backends.keras import LearningRateSchedule
-    >>> opt = keras.optimizers.SGD(learning_rate=LearningRateSchedule(s))
-    >>> m = bind_hparams(opt, {"momentum": s.momentum})["momentum"]
-    >>> round(float(m.value()), 6)   # the momentum of update 0
-    0.95
-    """
-    optimizer = _unwrap(optimizer)
-    bound = _scheduled(optimizer, hparams)
-    _set_scheduled(optimizer, bound)
-    return bound
 
 
 # -- the class of a bound optimizer -------------------------------------------

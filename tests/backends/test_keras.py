@@ -680,6 +680,21 @@ def test_loss_scale_optimizer_is_bound_through():
     assert applied == [0.5, 0.25, 0.125]
 
 
+def test_loss_scale_optimizer_model_save_restores_the_binding(tmp_path):
+    model = _probe_model(keras.optimizers.LossScaleOptimizer(
+        keras.optimizers.SGD()))
+    adapter = uk.bind(MOMENTUM_SCHEDS["cyclic"], model)
+    model.fit(*_data(3), batch_size=BATCH, epochs=1, verbose=0)
+    model.save(tmp_path / "m.keras")
+    back = keras.models.load_model(tmp_path / "m.keras")
+    assert isinstance(back.optimizer, keras.optimizers.LossScaleOptimizer)
+    loaded = uk.adapter_of(back.optimizer)
+    assert loaded.state_dict() == adapter.state_dict()
+    assert loaded.updates_done == 3
+    assert float(back.optimizer.inner_optimizer.momentum.value()) == \
+        pytest.approx(MOMENTUM_SCHEDS["cyclic"].momentum(3))
+
+
 def test_state_dict_round_trip_and_atomic_load():
     sched = us.ReduceOnPlateau(us.CosineScheduler(20, base_lr=0.2),
                                patience=0, factor=0.5)
@@ -858,41 +873,32 @@ def test_from_native_dispatches_on_exact_types():
         us.PiecewiseConstantScheduler([2], rates=[0.1, 0.2])
 
 
-def test_hyperparameter_callback_drives_momentum_under_fit():
-    """model.fit with HyperparameterCallback: the momentum applied at
-    update k (recovered from the weights: with gradient 1, SGD's
-    velocity is v_k = m_k v_(k-1) - lr, w_k = w_(k-1) + v_k) is
-    sched.momentum(k), even after an earlier fit traced the step."""
-    from unisched.backends.keras import (HyperparameterCallback,
-                                         LearningRateSchedule)
+def test_bind_on_a_model_after_fit_drives_momentum_under_fit():
+    """bind(sched, model, hparams=...) after an earlier fit traced the
+    train step: the momentum applied at update k (recovered from the
+    weights: with gradient 1, SGD's velocity is v_k = m_k v_(k-1) - lr,
+    w_k = w_(k-1) + v_k) is the schedule's at k, counted from the bind."""
     cyc = us.CyclicScheduler(0.1, 0.1, step_size_up=3, base_momentum=0.5,
                              max_momentum=0.9)
     model = keras.Sequential([keras.Input((1,)),
                               keras.layers.Dense(1, use_bias=False,
                                                  kernel_initializer="zeros")])
-    model.compile(optimizer=keras.optimizers.SGD(
-        LearningRateSchedule(us.ConstantScheduler(0.1)), momentum=0.9),
-        loss=lambda y_true, y_pred: keras.ops.sum(y_pred))
+    model.compile(optimizer=keras.optimizers.SGD(0.1, momentum=0.9),
+                  loss=lambda y_true, y_pred: keras.ops.sum(y_pred))
     x, y = np.ones((1, 1), "float32"), np.zeros((1, 1), "float32")
     model.fit(x, y, epochs=1, verbose=0)   # traces with momentum 0.9
+    model.optimizer.momentums[0].assign(np.zeros((1, 1)))
+    adapter = uk.bind(0.1, model, hparams={"momentum": cyc.momentum})
     weights = [float(model.get_weights()[0][0, 0])]
 
     class Track(keras.callbacks.Callback):
         def on_train_batch_end(self, batch, logs=None):
             weights.append(float(self.model.get_weights()[0][0, 0]))
 
-    model.fit(x, y, epochs=12, verbose=0,
-              callbacks=[HyperparameterCallback({"momentum": cyc.momentum}),
-                         Track()])
-    v = np.diff(weights)                    # v_1 .. v_12
-    applied = (v[1:] + 0.1) / v[:-1]        # m_k for updates 2 .. 12
-    np.testing.assert_allclose(applied, cyc.momentum.values(range(2, 13)),
+    model.fit(x, y, epochs=12, verbose=0, callbacks=[Track()])
+    assert adapter.updates_done == 12
+    v = np.diff(weights)                    # v_0 .. v_11
+    applied = (v[1:] + 0.1) / v[:-1]        # m_k for updates 1 .. 11
+    np.testing.assert_allclose(applied, cyc.momentum.values(range(1, 12)),
                                rtol=1e-4)
-
-
-def test_hyperparameter_callback_bad_input():
-    from unisched.backends.keras import HyperparameterCallback
-    with pytest.raises(TypeError, match="hparams"):
-        HyperparameterCallback({})
-    with pytest.raises(TypeError, match="hparams"):
-        HyperparameterCallback(us.ConstantScheduler(0.9))
+    assert np.abs(applied - cyc.momentum.values(range(2, 13))).max() > 0.05
