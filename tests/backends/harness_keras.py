@@ -177,6 +177,8 @@ class KerasHarness(Harness):
             out["momentum"] = _now(opt.momentum)
         else:
             out["beta1"] = _now(opt.beta_1)
+        if opt.weight_decay is not None:   # None: no decay at all
+            out["weight_decay"] = _now(opt.weight_decay)
         return out
 
     # -- checkpoints --------------------------------------------------------
