@@ -37,12 +37,16 @@ def _remove_stale(directory: str, base: str) -> None:
             pid = entry[len(prefix):].split(".", 1)[0]
             if pid.isdigit() and int(pid) != os.getpid() \
                     and not _alive(int(pid)):
-                path = os.path.join(directory, entry)
-                if os.path.isdir(path):
-                    shutil.rmtree(path, ignore_errors=True)
-                else:
-                    with contextlib.suppress(FileNotFoundError):
-                        os.unlink(path)
+                _remove(os.path.join(directory, entry))
+
+
+def _remove(path: str) -> None:
+    """Remove a file or a folder, if it is there."""
+    if os.path.isdir(path):
+        shutil.rmtree(path, ignore_errors=True)
+    else:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(path)
 
 
 def _default_mode(path: str) -> int:
@@ -145,12 +149,7 @@ def output_set(path: str | os.PathLike) -> Iterator[str]:
                 old = json.load(handle)["files"]
         for entry in old:
             if isinstance(entry, str) and os.path.basename(entry) == entry:
-                target = os.path.join(out, entry)
-                if os.path.isdir(target):
-                    shutil.rmtree(target, ignore_errors=True)
-                else:
-                    with contextlib.suppress(FileNotFoundError):
-                        os.unlink(target)
+                _remove(os.path.join(out, entry))
         for entry in new:
             os.replace(os.path.join(stage, entry), os.path.join(out, entry))
         write_text(manifest, json.dumps({"files": new}, indent=1) + "\n")

@@ -124,6 +124,15 @@ def rates(name: str, value: Any) -> list[float]:
     return [rate(f"{name}[{i}]", v) for i, v in enumerate(value)]
 
 
+def pieces(name: str, items: list, boundaries: list) -> list:
+    """``items`` must hold one entry per piece: ``len(boundaries) + 1``."""
+    if len(items) != len(boundaries) + 1:
+        raise ValueError(f"{name} must have len(boundaries) + 1 = "
+                         f"{len(boundaries) + 1} entries, got "
+                         f"{len(items)}: {items!r:.200}")
+    return items
+
+
 def step(value: Any, name: str = "step") -> int:
     """One step index: a non-negative integer (NaN, bools, fractions fail)."""
     if isinstance(value, (bool, np.bool_)):

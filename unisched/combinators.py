@@ -13,7 +13,7 @@ from typing import Sequence
 
 from . import _validate as check
 from .base import Schedule, register
-from .schedules import WARMUP_MODES
+from .schedules import WARMUP_MODES, piecewise, warmup_ramp
 
 
 def _schedule(name: str, value) -> Schedule:
@@ -59,13 +59,10 @@ class Warmup(Schedule):
         object.__setattr__(self, "_first", self.schedule(0))
 
     def _eval(self, t, ops):
-        w, begin = self.warmup_steps, self.warmup_begin_lr
+        w = self.warmup_steps
         after = self.schedule._eval(ops.maximum(t - w, 0.0), ops)
-        if self.warmup_mode == "linear":
-            ramp = begin + (self._first - begin) * (t / w)
-        else:
-            ramp = begin + 0.0 * t
-        return ops.where(t < w, ramp, after)
+        return warmup_ramp(t, ops, after, w, self.warmup_begin_lr,
+                           self._first, self.warmup_mode)
 
     @property
     def momentum(self) -> Schedule | None:
@@ -103,18 +100,15 @@ class Join(Schedule):
         schedules = [_schedule(f"schedules[{i}]", s)
                      for i, s in enumerate(schedules)]
         boundaries = check.increasing_ints("boundaries", boundaries, 1)
-        if len(schedules) != len(boundaries) + 1:
-            raise ValueError(f"join needs len(boundaries) + 1 = "
-                             f"{len(boundaries) + 1} schedules, got "
-                             f"{len(schedules)}")
+        schedules = check.pieces("schedules", schedules, boundaries)
         super().__init__(schedules=schedules, boundaries=boundaries)
 
     def _eval(self, t, ops):
-        out = self.schedules[0]._eval(t, ops)
-        for boundary, piece in zip(self.boundaries, self.schedules[1:]):
-            value = piece._eval(ops.maximum(t - boundary, 0.0), ops)
-            out = ops.where(t >= boundary, value, out)
-        return out
+        starts = (0,) + self.boundaries
+        return piecewise(t, ops, self.boundaries, [
+            piece._eval(ops.maximum(t - start, 0.0), ops)
+            for start, piece in zip(starts, self.schedules)],
+            from_boundary=True)
 
     @property
     def momentum(self) -> Schedule | None:

@@ -10,6 +10,19 @@ from . import _validate as check
 from .base import Schedule, register
 
 
+class _MomentumCycle(Schedule):
+    """The momentum cycle that goes with a rate schedule of type ``of``
+    (built from it; its arguments hold the momentum range)."""
+
+    of: type
+
+    def __init__(self, schedule: Schedule) -> None:
+        if not isinstance(schedule, self.of):
+            raise TypeError(f"schedule must be a {self.of.__name__}, got "
+                            f"{schedule!r}")
+        super().__init__(schedule=schedule)
+
+
 @register
 class CosineRestartsScheduler(Schedule):
     """Cosine annealing with warm restarts (SGDR; Keras'
@@ -156,17 +169,12 @@ class CyclicScheduler(Schedule):
 
 
 @register
-class CyclicMomentum(Schedule):
+class CyclicMomentum(_MomentumCycle):
     """The momentum cycle of a :class:`CyclicScheduler`: high when the
     rate is low and the other way round."""
 
     name = "cyclic_momentum"
-
-    def __init__(self, schedule: CyclicScheduler) -> None:
-        if not isinstance(schedule, CyclicScheduler):
-            raise TypeError(f"schedule must be a CyclicScheduler, "
-                            f"got {schedule!r}")
-        super().__init__(schedule=schedule)
+    of = CyclicScheduler
 
     def _eval(self, t, ops):
         s = self.schedule
@@ -314,18 +322,13 @@ class OneCycleScheduler(Schedule):
 
 
 @register
-class OneCycleMomentum(Schedule):
+class OneCycleMomentum(_MomentumCycle):
     """The momentum cycle of a :class:`OneCycleScheduler`: from
     ``max_momentum`` down to ``base_momentum`` while the rate rises, back
     up while it falls."""
 
     name = "one_cycle_momentum"
-
-    def __init__(self, schedule: OneCycleScheduler) -> None:
-        if not isinstance(schedule, OneCycleScheduler):
-            raise TypeError(f"schedule must be a OneCycleScheduler, "
-                            f"got {schedule!r}")
-        super().__init__(schedule=schedule)
+    of = OneCycleScheduler
 
     def _eval(self, t, ops):
         s = self.schedule

@@ -34,15 +34,24 @@ class _MXNetWarmup(Schedule):
         return warmup_steps, warmup_begin_lr, warmup_mode
 
     def _with_warmup(self, t, ops, after):
-        w = self.warmup_steps
-        if w == 0:
+        if self.warmup_steps == 0:
             return after
-        begin = self.warmup_begin_lr
-        if self.warmup_mode == "linear":
-            ramp = begin + (self.base_lr - begin) * (t / w)
-        else:
-            ramp = begin + 0.0 * t
-        return ops.where(t < w, ramp, after)
+        return warmup_ramp(t, ops, after, self.warmup_steps,
+                           self.warmup_begin_lr, self.base_lr,
+                           self.warmup_mode)
+
+
+def warmup_ramp(t, ops, after, steps: int, begin: float, end: float,
+                mode: str):
+    """``after`` from step ``steps`` on; before it ``begin`` rising
+    linearly towards ``end`` (``'linear'``) or held (``'constant'``).
+    The one warmup formula, for MXNet's built-in warmups and
+    :func:`unisched.warmup`."""
+    if mode == "linear":
+        ramp = begin + (end - begin) * (t / steps)
+    else:
+        ramp = begin + 0.0 * t
+    return ops.where(t < steps, ramp, after)
 
 
 @register
@@ -325,15 +334,22 @@ class PiecewiseConstantScheduler(Schedule):
     def __init__(self, boundaries: Sequence[int],
                  rates: Sequence[float]) -> None:
         boundaries = check.increasing_ints("boundaries", boundaries)
-        rates = check.rates("rates", rates)
-        if len(rates) != len(boundaries) + 1:
-            raise ValueError(f"rates must have len(boundaries) + 1 = "
-                             f"{len(boundaries) + 1} entries, got "
-                             f"{len(rates)}: {rates!r}")
+        rates = check.pieces("rates", check.rates("rates", rates),
+                             boundaries)
         super().__init__(boundaries=boundaries, rates=rates)
 
     def _eval(self, t, ops):
-        out = self.rates[0] + 0.0 * t
-        for boundary, value in zip(self.boundaries, self.rates[1:]):
-            out = ops.where(t > boundary, value, out)
-        return out
+        return piecewise(t, ops, self.boundaries,
+                         [r + 0.0 * t for r in self.rates])
+
+
+def piecewise(t, ops, boundaries, pieces, *, from_boundary=False):
+    """``pieces[i]`` where ``boundaries[i-1] < t <= boundaries[i]`` (Keras'
+    rule, :class:`PiecewiseConstantScheduler`), or with ``from_boundary``
+    where ``boundaries[i-1] <= t < boundaries[i]`` (:func:`unisched.join`:
+    a piece starts at its boundary)."""
+    out = pieces[0]
+    for boundary, value in zip(boundaries, pieces[1:]):
+        after = t >= boundary if from_boundary else t > boundary
+        out = ops.where(after, value, out)
+    return out

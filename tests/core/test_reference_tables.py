@@ -381,6 +381,19 @@ TABLES = [
     T('scale-momentum',
       us.scale(us.CyclicScheduler(0.1, 1.0, 2), 3.0).momentum,
       [(0, 0.9), (1, 0.8500000000000001), (2, 0.8), (4, 0.9)]),
+    # ChainedScheduler([LinearLR(0.5, total_iters=4), StepLR(3, 0.5)]) at
+    # lr=1.0: the warmup factor times the staircase
+    T('multiply',
+      us.multiply(us.warmup(us.ConstantScheduler(1.0), 4, 0.5),
+                  us.ExponentialScheduler(1.0, 0.5, 3, staircase=True)),
+      [(0, 0.5), (1, 0.625), (2, 0.75), (3, 0.4375), (4, 0.5), (5, 0.5),
+       (6, 0.25), (9, 0.125), (30, 1 / 1024)]),
+    # a cosine decay switched off by a piecewise-constant factor
+    T('multiply-cut',
+      us.multiply(us.CosineScheduler(10, 2.0, 0.0),
+                  us.PiecewiseConstantScheduler([4], [1.0, 0.0])),
+      [(0, 2.0), (4, 1.3090169943749475), (5, 0.0), (10, 0.0),
+       (10**9, 0.0)]),
     T('floor',
       us.Floor(us.ExponentialScheduler(1.0, 0.5), 0.2),
       [(0, 1.0), (1, 0.5), (2, 0.25), (3, 0.2), (100, 0.2)]),
