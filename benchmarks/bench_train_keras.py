@@ -43,7 +43,8 @@ import unisched as us  # noqa: E402
 from unisched.backends.keras.lenet import build_lenet, to_nhwc  # noqa
 from unisched.backends.keras import (  # noqa: E402
     KerasTrainer, train_lenet)
-from unisched.app.data import iterate_batches, load_dataset, num_batches  # noqa
+from unisched.app.data import (  # noqa: E402
+    iterate_batches, load_dataset, num_batches)
 from unisched.app.training import fit  # noqa: E402
 
 BATCH = 256

@@ -59,7 +59,7 @@ TEST = BATCH
 REPEATS = 15
 #: Test batches of Trainer.evaluate's size in all three, so that the
 #: comparison is about the training loop.
-EVAL_BATCH = 1024
+EVAL_BATCH = 256
 HORIZON = 100_000       # updates of the cosine: never reached
 
 

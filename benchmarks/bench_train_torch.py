@@ -4,8 +4,9 @@ own loop, measured side by side in one process.
 Rows (images per second over whole epochs: training plus the per-epoch
 test-set evaluation, as both loops do):
 
-* ``unisched train_lenet``: :func:`unisched.backends.torch.train_lenet` with a unisched cosine stepped after *every* update (the
-  adapter), batches from :func:`unisched.app.data.iterate_batches` (numpy
+* ``unisched train_lenet``: :func:`unisched.backends.torch.train_lenet`
+  with a unisched cosine stepped after *every* update (the adapter),
+  batches from :func:`unisched.app.data.iterate_batches` (numpy
   shuffling and indexing each epoch), the Recorder writing every update;
 * ``chapter loop, DataLoader``: the chapter's ``train`` (``net.train();
   trainer.zero_grad(); l = loss(net(X), y); l.backward();

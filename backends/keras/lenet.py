@@ -90,6 +90,17 @@ def _fc1_from_keras(k: np.ndarray) -> np.ndarray:
     return k.reshape(h, w, c, out).transpose(3, 2, 0, 1).reshape(out, -1)
 
 
+def _layouts(name: str) -> tuple[Any, Any]:
+    """(canonical -> Keras, Keras -> canonical) for layer ``name``'s
+    kernel."""
+    if name in _CONV:  # (out, in, kh, kw) <-> (kh, kw, in, out)
+        return (lambda w: w.transpose(2, 3, 1, 0),
+                lambda k: k.transpose(3, 2, 0, 1))
+    if name == "fc1":
+        return _fc1_to_keras, _fc1_from_keras
+    return np.transpose, np.transpose
+
+
 def build_lenet(params: Mapping[str, np.ndarray] | None = None,
                 seed: int = 0) -> keras.Sequential:
     """Build LeNet as a ``keras.Sequential`` taking NHWC input.
@@ -134,13 +145,7 @@ def build_lenet(params: Mapping[str, np.ndarray] | None = None,
     for name in _CONV + _DENSE:
         w = np.asarray(params[f"{name}.weight"], dtype=np.float32)
         b = np.asarray(params[f"{name}.bias"], dtype=np.float32)
-        if name in _CONV:
-            kernel = w.transpose(2, 3, 1, 0)
-        elif name == "fc1":
-            kernel = _fc1_to_keras(w)
-        else:
-            kernel = w.T
-        model.get_layer(name).set_weights([kernel, b])
+        model.get_layer(name).set_weights([_layouts(name)[0](w), b])
     return model
 
 
@@ -151,12 +156,7 @@ def get_params(model: keras.Model) -> dict[str, np.ndarray]:
     params: dict[str, np.ndarray] = {}
     for name in _CONV + _DENSE:
         kernel, bias = model.get_layer(name).get_weights()
-        if name in _CONV:
-            w = kernel.transpose(3, 2, 0, 1)
-        elif name == "fc1":
-            w = _fc1_from_keras(kernel)
-        else:
-            w = kernel.T
+        w = _layouts(name)[1](kernel)
         params[f"{name}.weight"] = np.array(w, dtype=np.float32, order="C")
         params[f"{name}.bias"] = np.array(bias, dtype=np.float32)
     return {name: params[name] for name in LENET_PARAM_SHAPES}
@@ -288,15 +288,11 @@ class KerasTrainer(Trainer):
                                          options["multipliers"])}
         return bind(schedule, self.optimizer, **options)
 
-    def _from_native(self, sched: Any) -> Schedule | None:
-        if isinstance(sched, KerasAdapter):
-            raise TypeError(f"sched: pass the unisched schedule itself "
-                            f"(adapter.schedule), not an adapter, got "
-                            f"{sched!r}")
+    def _from_native(self, sched: Any) -> Any:
         if isinstance(sched, _NATIVE) and (
                 self.unit == "epoch" or self.multipliers is not None):
             return from_native(sched)
-        return None
+        return sched
 
     def _bind_native(self, sched: Any) -> Any:
         if isinstance(sched, _NATIVE):

@@ -302,13 +302,6 @@ class MXNetTrainer(Trainer):
             options["multipliers"] = self._multipliers()
         return bind(schedule, self.optimizer, **options)
 
-    def _from_native(self, sched: Any) -> Schedule | None:
-        if isinstance(sched, LRScheduler):
-            raise TypeError(f"sched: pass the unisched schedule itself "
-                            f"(sched.schedule) and unit=, not an adapter "
-                            f"object, got {sched!r}")
-        return None
-
     def _bind_native(self, sched: Any) -> Any:
         if not isinstance(sched, mx.lr_scheduler.LRScheduler):
             raise TypeError(f"sched must be a unisched schedule, a spec "

@@ -9,8 +9,8 @@ cross-entropy, ``backward``, ``step``) plus the adapter's ``step()``.
 Speed: a batch is numpy's fancy indexing, copied into PyTorch's own
 (64-byte aligned) memory when numpy's is not aligned (PyTorch's CPU
 kernels ran 5-15% slower here on 16-byte aligned images); the loss and
-the correct count leave the device in one transfer per batch.  Nothing touches PyTorch's random generator or its
-thread count.
+the correct count leave the device in one transfer per batch.  Nothing
+touches PyTorch's random generator or its thread count.
 """
 
 from __future__ import annotations
@@ -220,12 +220,12 @@ class TorchTrainer(Trainer):
         options.pop("steps_per_epoch", None)
         return bind(schedule, self.optimizer, **options)
 
-    def _from_native(self, sched: Any) -> Schedule | None:
+    def _from_native(self, sched: Any) -> Any:
         if isinstance(sched, _NATIVE):
             # bound to another optimizer: its exact unisched equivalent
             # (TypeError/ValueError for what cannot convert)
             return from_native(sched)
-        return None
+        return sched
 
     def _bind_native(self, factory: Any) -> Any:
         if not callable(factory):

@@ -1,30 +1,17 @@
-"""LeNet training, written once for every framework.
-
-The layout is Keras 3's ``trainer.py`` / ``backend/<name>/trainer.py``
-split: this module holds everything that is the same in every framework
--- the argument checks, how ``sched`` is read and bound (the adapter
-contract of ``backends/_contract.py``), the epoch loop (:func:`fit`), the
-finder sweep (:func:`find_lr`) and the public :func:`train_lenet`,
-:func:`lr_find` and :func:`fit_one_cycle` (documented here, once).  Each
-backend's ``lenet.py`` subclasses :class:`Trainer` with what differs:
-building the model from the shared numpy weights, making the optimizer
-(one parameter group per ``LENET_LAYER_GROUPS`` entry where the framework
-has groups), calling its ``bind``, accepting its native schedulers, one
-training step, counting correct predictions, reading the applied
-hyperparameters back from the optimizer, and saving / restoring weights
-and optimizer state.  It then exposes the three functions with
-``train_lenet, lr_find, fit_one_cycle = public_api(ItsTrainer)``.
-
-Every trainer has the same attributes: ``model``, ``optimizer``,
-``adapter`` (the adapter ``bind`` returned; None with a native
-scheduler, which is in ``native``), ``schedule`` (the unisched schedule
-bound), ``device``, ``multipliers``, ``unit``, ``steps_per_epoch``.
+"""LeNet training, written once for every framework (Keras 3's
+``trainer.py`` / ``backend/<name>/trainer.py`` split): argument checks,
+binding ``sched`` (the contract of ``backends/_contract.py``), the epoch
+loop (:func:`fit`), the finder sweep (:func:`find_lr`) and the public
+functions, documented once (:func:`public_api`).  Each backend's
+``lenet.py`` subclasses :class:`Trainer` with only what differs.  Every
+trainer has ``model``, ``optimizer`` (what ``bind`` takes), ``adapter``
+(None with a native scheduler, then in ``native``), ``schedule``,
+``device``, ``multipliers``, ``unit``, ``steps_per_epoch``.
 """
 from __future__ import annotations
 
 import abc
 import copy
-import functools
 import numbers
 import time
 from typing import Any, Callable, Iterator, Mapping, Sequence
@@ -43,8 +30,7 @@ from .lenet import LENET_LAYER_GROUPS
 __all__ = ["Trainer", "fit", "find_lr", "public_api", "check_data",
            "OPTIMIZERS", "UNITS", "CHAPTER_LR"]
 
-#: Optimizer names, each framework's own class with its defaults:
-#: SGD (``momentum``, no Nesterov, no dampening), Adam, AdamW.
+#: Optimizer names: each framework's SGD, Adam, AdamW with its defaults.
 OPTIMIZERS = ("sgd", "adam", "adamw")
 UNITS = ("step", "epoch")
 #: The chapter's rate (``SGD(lr=0.3)``): the rate the optimizer holds
@@ -52,50 +38,35 @@ UNITS = ("step", "epoch")
 CHAPTER_LR = 0.3
 N_GROUPS = len(LENET_LAYER_GROUPS)
 
-Batches = Iterator[tuple[Any, Any]]
-
-
 class Trainer(abc.ABC):
     """LeNet, an optimizer and a schedule in one framework, one update at
-    a time (the operations :func:`fit` and :func:`find_lr` need).
-
-    Update ``k`` (``k = 0, 1, ...`` updates done by this trainer) gives
-    layer group ``i`` the rate::
+    a time.  Update ``k`` (``k = 0, 1, ...``) gives layer group ``i``::
 
         lr_i(k) = m_i * sched(k)                     unit='step'
         lr_i(k) = m_i * sched(k // steps_per_epoch)  unit='epoch'
 
     with ``m = unisched.tools.multipliers(lr, 3)`` over
-    ``LENET_LAYER_GROUPS`` (conv body, hidden dense layers, head) when
-    ``lr`` is given (then the schedule is the head's rate), else ``m =
-    [1]``.  A schedule with a momentum cycle (``sched.momentum``) also
-    drives SGD's momentum or Adam's beta1 (the adapter's
-    ``momentum='auto'``).
+    ``LENET_LAYER_GROUPS`` (conv body, hidden dense, head: ``sched`` is
+    the head's rate), else ``m = [1]``; ``sched.momentum`` (a momentum
+    cycle) drives SGD's momentum or Adam's beta1.
 
     Args:
-        sched: a unisched schedule, a spec string (``unisched.parse``) or
-            a number (a constant rate), bound with the backend's
-            ``bind``; or the framework's own scheduler as the d2l chapter
-            uses it (see each backend's trainer).  A
-            ``unisched.ReduceOnPlateau`` (``mode='min'``) observes the
-            epoch's mean training loss after each epoch; the trainer
-            works on a copy, so the caller's object is unchanged.
+        sched: a unisched schedule, spec string or number, bound with the
+            backend's ``bind``, or the framework's own scheduler as the
+            chapter uses it (see the backend).  A ``ReduceOnPlateau``
+            (``mode='min'``; a copy) observes each epoch's mean loss.
         optimizer: ``'sgd'``, ``'adam'`` or ``'adamw'``.
-        momentum: SGD momentum in [0, 1); 0 for Adam/AdamW (their beta1
-            is the framework's 0.9 unless the schedule cycles it).
-        weight_decay: PyTorch's meaning in every framework: an L2 term
-            added to the gradient for SGD and Adam, decoupled for AdamW.
-        lr: discriminative rates, fastai's semantics: a number,
-            ``slice(hi)``, ``slice(lo, hi)`` or 3 rates; None: one rate.
+        momentum: SGD momentum in [0, 1); 0 for Adam/AdamW.
+        weight_decay: PyTorch's meaning everywhere: L2 on the gradient
+            for SGD and Adam, decoupled for AdamW.
+        lr: discriminative rates (fastai): a number, ``slice(hi)``,
+            ``slice(lo, hi)`` or 3 rates; None: one rate.
         unit: ``'step'`` or ``'epoch'``: what ``sched`` counts.
-        steps_per_epoch: updates per epoch; required with
-            ``unit='epoch'`` (``train_lenet`` passes it).
-        model: a LeNet from the backend's ``build_lenet`` to train in
-            place; default: a new one from ``params`` or
-            ``init_lenet_params(seed)``.
+        steps_per_epoch: required with ``unit='epoch'``.
+        model: a LeNet from ``build_lenet`` to train in place, or
         params, seed: the initial weights (canonical dict) / their seed.
-        device: None (the model's device, else a GPU if the framework
-            sees one, else the CPU) or the framework's device or name.
+        device: None (the model's, else a GPU if any, else the CPU) or a
+            device of the framework or its name.
     """
 
     framework: str = ""
@@ -117,14 +88,12 @@ class Trainer(abc.ABC):
                              f"the schedule's momentum cycle)")
         self.weight_decay = check.rate("weight_decay", weight_decay)
         self.unit = check.choice("unit", unit, UNITS)
-        if steps_per_epoch is not None:
-            steps_per_epoch = check.integer("steps_per_epoch",
-                                            steps_per_epoch, 1)
-        self.steps_per_epoch = steps_per_epoch
+        self.steps_per_epoch = steps_per_epoch = None \
+            if steps_per_epoch is None else check.integer(
+                "steps_per_epoch", steps_per_epoch, 1)
         self.multipliers = None if lr is None else tuple(
             multipliers(lr, N_GROUPS))
-        #: the optimizer's own rates per group, which a native scheduler
-        #: scales (PyTorch's way)
+        # the optimizer's own rates, which a native scheduler scales
         self.base_lrs = [CHAPTER_LR] if lr is None else lr_range(lr,
                                                                  N_GROUPS)
         if model is not None:
@@ -140,12 +109,11 @@ class Trainer(abc.ABC):
         if self.schedule is None:
             self.native = self._bind_native(sched)
             return
-        options: dict[str, Any] = {}
-        if self.unit == "epoch":
-            if steps_per_epoch is None:
-                raise ValueError("steps_per_epoch is required with "
-                                 "unit='epoch', got None")
-            options.update(unit="epoch", steps_per_epoch=steps_per_epoch)
+        if self.unit == "epoch" and steps_per_epoch is None:
+            raise ValueError("steps_per_epoch is required with "
+                             "unit='epoch', got None")
+        options: dict[str, Any] = {} if self.unit == "step" else {
+            "unit": "epoch", "steps_per_epoch": steps_per_epoch}
         if self.multipliers is not None:
             options["multipliers"] = self.multipliers
         self.adapter = self._bind(self.schedule, options)
@@ -153,9 +121,12 @@ class Trainer(abc.ABC):
     def _schedule(self, sched: Any) -> Schedule | None:
         """``sched`` as the unisched schedule to bind, or None for a
         native scheduler (then ``_bind_native`` takes it)."""
-        converted = self._from_native(sched)
-        if converted is not None:
-            sched = converted
+        if isinstance(getattr(sched, "schedule", None), Schedule) and \
+                hasattr(type(sched), "updates_done"):
+            raise TypeError(f"sched: pass the unisched schedule itself "
+                            f"(adapter.schedule) and unit=, not an "
+                            f"adapter, got {sched!r}")
+        sched = self._from_native(sched)
         if isinstance(sched, str):
             sched = parse(sched)
         elif isinstance(sched, numbers.Real) and \
@@ -188,25 +159,21 @@ class Trainer(abc.ABC):
 
     @abc.abstractmethod
     def _make_optimizer(self) -> Any:
-        """The optimizer ``self.optimizer_name`` with ``self.momentum``,
-        ``self.weight_decay`` and the rates ``self.base_lrs`` (one
-        parameter group per layer group where the framework has groups
-        and ``lr`` is given)."""
+        """The optimizer, with ``self.base_lrs`` (one parameter group per
+        layer group where the framework has groups and ``lr`` is given)."""
 
     @abc.abstractmethod
     def _bind(self, schedule: Schedule, options: dict[str, Any]) -> Any:
-        """``bind(schedule, <optimizer>, **options)``; ``options`` may hold
-        ``unit``, ``steps_per_epoch`` and ``multipliers`` (one per layer
-        group, to pass as the framework's bind takes them)."""
+        """``bind(schedule, optimizer, **options)`` (``unit``,
+        ``steps_per_epoch``, ``multipliers``: one per layer group)."""
 
-    def _from_native(self, sched: Any) -> Schedule | None:
-        """A native object that the trainer binds as a unisched schedule
-        (exact conversions), else None."""
-        return None
+    def _from_native(self, sched: Any) -> Any:
+        """A native object's exact unisched equivalent to bind, else
+        ``sched`` itself."""
+        return sched
 
     def _bind_native(self, sched: Any) -> Any:
-        """Hand a native scheduler to the optimizer; TypeError listing
-        what the framework accepts for anything else."""
+        """Hand a native scheduler to the optimizer (else TypeError)."""
         raise TypeError(f"sched must be a unisched schedule, a spec string "
                         f"or a number, got {sched!r}")
 
@@ -221,19 +188,16 @@ class Trainer(abc.ABC):
 
     @abc.abstractmethod
     def hparams(self) -> tuple[list[float], float | None]:
-        """The rate per layer group and the momentum (SGD) or beta1
-        (Adam, AdamW) that the NEXT update will apply, read from the
-        optimizer."""
+        """Rates per layer group, momentum (SGD) or beta1 (Adam) of the
+        NEXT update, read from the optimizer."""
 
     @abc.abstractmethod
     def _snapshot(self) -> Any:
-        """A copy of the weights (gradients, mode) and the optimizer
-        state."""
+        """A copy of the weights (gradients, mode), optimizer state."""
 
     @abc.abstractmethod
     def _restore(self, saved: Any) -> None:
-        """Put back a :meth:`_snapshot` in place: the model's and the
-        optimizer's variables stay the same objects."""
+        """Put a :meth:`_snapshot` back into the same variables."""
 
     def snapshot(self) -> Any:
         """The weights, the optimizer state and the adapter's position,
@@ -252,10 +216,9 @@ class Trainer(abc.ABC):
     # -- epoch hooks ------------------------------------------------------
     def batches(self, x: np.ndarray, y: np.ndarray, batch_size: int, *,
                 shuffle: bool = True, seed: int = 0,
-                epoch: int = 0) -> Batches:
-        """The batches of :func:`unisched.app.data.iterate_batches`, in
-        the form ``train_batch`` takes (numpy NCHW images and int labels
-        here; a backend may convert them)."""
+                epoch: int = 0) -> Iterator[tuple[Any, Any]]:
+        """The batches of :func:`unisched.app.data.iterate_batches`, as
+        ``train_batch`` takes them (a backend may convert them)."""
         return iterate_batches(x, y, batch_size, shuffle=shuffle,
                                seed=seed, epoch=epoch)
 
@@ -263,18 +226,16 @@ class Trainer(abc.ABC):
         """Called before the first update of each epoch."""
 
     def end_epoch(self, train_loss: float) -> None:
-        """Called after each epoch with its mean training loss: a plateau
-        schedule observes it (the next update uses the new rate)."""
+        """Called after each epoch with its mean training loss (which a
+        plateau schedule observes)."""
         if self.schedule is not None and self.schedule.stateful:
             self.adapter.observe(train_loss)
 
     def evaluate(self, x: np.ndarray, y: np.ndarray,
                  batch_size: int = 256) -> float:
         """Accuracy on ``(x, y)``."""
-        correct = 0
-        for xb, yb in self.batches(x, y, batch_size, shuffle=False):
-            correct += self.count_correct(xb, yb)
-        return correct / len(y)
+        return sum(self.count_correct(xb, yb) for xb, yb in self.batches(
+            x, y, batch_size, shuffle=False)) / len(y)
 
     def __repr__(self) -> str:
         what = self.native if self.adapter is None else self.adapter
@@ -284,8 +245,8 @@ class Trainer(abc.ABC):
 
 
 def _progress(total: int, enabled: bool | None, desc: str) -> Any:
-    """A tqdm bar on long runs (None: only when tqdm is installed and the
-    run has more than 50 updates)."""
+    """A tqdm bar (None: if installed and over 50 updates), refreshed at
+    most 4 times a second: no cost per update."""
     if enabled is False or (enabled is None and total <= 50):
         return None
     try:
@@ -294,7 +255,6 @@ def _progress(total: int, enabled: bool | None, desc: str) -> Any:
         if enabled:
             raise
         return None
-    # refreshed at most 4 times a second: no cost per update
     return tqdm(total=total, desc=desc, leave=False, mininterval=0.25)
 
 
@@ -303,23 +263,20 @@ def fit(trainer: Trainer, data: Dataset, num_epochs: int,
         recorder: Recorder | None = None, max_updates: int | None = None,
         progress: bool | None = None,
         log: Callable[[str], Any] | None = print) -> Recorder:
-    """Train for ``num_epochs`` epochs and record everything.
-
-    Per update: the rate(s) and momentum the optimizer applied and the
-    batch loss; per epoch: mean train loss, train accuracy (on the batches
-    as trained), test accuracy and time, with the chapter's summary line
-    passed to ``log``.  Batches come from
-    :func:`unisched.app.data.iterate_batches` with ``seed`` (the same in
-    every framework).  ``max_updates`` stops early.
+    """Train for ``num_epochs`` epochs and record everything.  Per
+    update: the rates and momentum the optimizer applied, the batch
+    loss; per epoch: mean train loss, train accuracy (on the batches
+    as trained), test accuracy, time; the chapter's line goes to
+    ``log`` (None: silent).  Batches: ``iterate_batches(seed=seed)`` as
+    in every framework.  ``recorder``: one to append to;
+    ``max_updates``: stop early; ``progress``: tqdm (None: > 50 updates).
     """
     num_epochs = check.integer("num_epochs", num_epochs, 1)
     batch_size = check.integer("batch_size", batch_size, 1)
-    if max_updates is not None:
-        max_updates = check.integer("max_updates", max_updates, 1)
-    recorder = recorder if recorder is not None else Recorder()
     total = num_epochs * num_batches(len(data.y_train), batch_size)
     if max_updates is not None:
-        total = min(total, max_updates)
+        total = min(total, check.integer("max_updates", max_updates, 1))
+    recorder = recorder if recorder is not None else Recorder()
     bar = _progress(total, progress, f"{trainer.framework} training")
     step = recorder.steps[-1] + 1 if len(recorder) else 0
     record, last = recorder.record_update, step + total
@@ -334,11 +291,8 @@ def fit(trainer: Trainer, data: Dataset, num_epochs: int,
                 lrs, momentum = trainer.hparams()
                 loss, hits = trainer.train_batch(xb, yb)
                 record(step, lrs, momentum, loss)
-                n = len(yb)
-                loss_sum += loss * n
-                correct += hits
-                seen += n
-                step += 1
+                loss_sum, seen = loss_sum + loss * len(yb), seen + len(yb)
+                correct, step = correct + hits, step + 1
                 if bar is not None:
                     bar.update(1)
                 if step == last:
@@ -364,10 +318,9 @@ def fit(trainer: Trainer, data: Dataset, num_epochs: int,
 
 def find_lr(trainer: Trainer, data: Dataset, state: LRFinderState,
             batch_size: int = 256, seed: int = 0) -> LRFinderResult:
-    """Run the finder sweep on ``trainer`` (bound to ``state.schedule``):
-    batches cycle through as many epochs as needed until ``state`` says
-    stop.  The weights and the optimizer state are restored afterwards,
-    exactly, also when the sweep raises."""
+    """The finder sweep on ``trainer`` (bound to ``state.schedule``) over
+    as many epochs as ``state`` needs; weights, optimizer state and
+    position are restored in a ``finally``, also when the sweep raises."""
     batch_size = check.integer("batch_size", batch_size, 1)
     saved = trainer.snapshot()
     try:
@@ -381,10 +334,9 @@ def find_lr(trainer: Trainer, data: Dataset, state: LRFinderState,
                 if not np.isclose(lrs[-1], state.next_lr, rtol=1e-5,
                                   atol=0):
                     raise RuntimeError(
-                        f"the trainer applies lr={lrs[-1]!r} but the "
-                        f"finder expects {state.next_lr!r} at update "
-                        f"{state.step}; bind the trainer to "
-                        f"state.schedule")
+                        f"the trainer applies lr={lrs[-1]!r}, the finder "
+                        f"expects {state.next_lr!r} at update "
+                        f"{state.step}: bind it to state.schedule")
                 loss, _ = trainer.train_batch(xb, yb)
                 if state.update(loss):
                     break
@@ -403,10 +355,7 @@ def check_data(data: Any) -> Dataset:
     return data
 
 
-def public_api(trainer_cls: type[Trainer]
-               ) -> tuple[Callable[..., Recorder],
-                          Callable[..., LRFinderResult],
-                          Callable[..., Recorder]]:
+def public_api(trainer_cls: type[Trainer]) -> tuple[Callable, ...]:
     """``train_lenet, lr_find, fit_one_cycle`` for one framework's
     trainer: the same functions, signatures and documentation in every
     backend (``unisched.backends.<framework>.train_lenet``...)."""
@@ -485,38 +434,24 @@ def public_api(trainer_cls: type[Trainer]
 
 _TRAIN_DOC = """Train the d2l chapter's LeNet in {fw} under ``sched``.
 
-    Update ``k`` of layer group ``i`` uses ``multipliers(lr, 3)[i] *
-    sched(k)`` (``sched(k // steps_per_epoch)`` with ``unit='epoch'``,
-    ``steps_per_epoch = ceil(len(train) / batch_size)``).  The epochs,
-    batch order (``seed``) and records are those of
-    :func:`unisched.app.training.fit`, identical in every framework: the
-    chapter's modernized LeNet, mean softmax cross-entropy, per epoch
-    train loss, train accuracy, test accuracy.
+    Update ``k`` of layer group ``i`` uses ``m_i * sched(k)`` (see
+    :class:`unisched.app.training.Trainer`; ``steps_per_epoch =
+    ceil(len(train) / batch_size)``); epochs, batches and records are
+    :func:`unisched.app.training.fit`'s, identical in every framework.
 
     Args:
         sched: a unisched schedule, spec string or number, or {fw}'s own
             scheduler as the chapter uses it (see :class:`{cls}`).
         data: a :class:`unisched.app.data.Dataset`.
-        num_epochs: epochs to train.
-        batch_size: images per update.
-        optimizer: ``'sgd'``, ``'adam'`` or ``'adamw'``.
-        momentum: SGD momentum.
-        unit: ``'step'`` or ``'epoch'``: what ``sched`` counts.
-        seed: initial weights (``init_lenet_params(seed)``) and batch
-            order.
-        weight_decay: PyTorch's meaning (L2; decoupled for AdamW).
-        lr: discriminative rates over ``LENET_LAYER_GROUPS``.
-        params: initial weights (canonical dict) instead of the seed's.
-        device: None = GPU if available, else CPU.
-        recorder: a :class:`~unisched.tools.Recorder` to append to.
-        max_updates: stop after this many updates.
-        progress: tqdm bar (None: only for runs over 50 updates).
-        log: called with the chapter's line after each epoch (None:
-            silent).
+        num_epochs, batch_size: epochs; images per update.
+        optimizer, momentum, unit, weight_decay, lr, params, device: as
+            for :class:`unisched.app.training.Trainer`.
+        seed: initial weights (``init_lenet_params(seed)``), batch order.
+        recorder, max_updates, progress, log: as for
+            :func:`unisched.app.training.fit`.
 
-    Returns:
-        The recorder: per update the rates and momentum read from the
-        optimizer and the loss; per epoch train loss/acc, test acc, time.
+    Returns: the Recorder (per update the rates and momentum read from
+    the optimizer and the loss; per epoch loss, accuracies, time).
 
     Example:
         >>> from unisched.app.data import load_dataset
@@ -531,27 +466,23 @@ _TRAIN_DOC = """Train the d2l chapter's LeNet in {fw} under ``sched``.
 _FIND_DOC = """fastai's learning-rate finder on LeNet in {fw}.
 
     Update ``k`` uses ``start_lr * (end_lr / start_lr) ** (k / num_it)``
-    (:func:`unisched.tools.lr_finder_schedule`); the sweep stops after
-    ``num_it`` updates, when the smoothed loss exceeds 4x its best
-    (``stop_div``), or on a NaN loss.  Batches cycle through the training
-    set as many epochs as needed.  Afterwards the weights (gradients,
-    mode) and the optimizer state are put back exactly, in a
+    (:func:`unisched.tools.lr_finder_schedule`) until ``num_it`` updates,
+    a smoothed loss over 4x its best (``stop_div``) or a NaN loss; batches
+    cycle through the training set.  The weights (gradients, mode), the
+    optimizer state and the position are put back exactly in a
     ``finally``: also when the sweep raises.
 
     Args:
         data: a :class:`unisched.app.data.Dataset`.
-        start_lr, end_lr, num_it: the sweep.
-        batch_size: images per update.
-        optimizer, momentum: as in ``train_lenet`` (a fresh optimizer).
-        seed: initial weights (when neither ``model`` nor ``params``) and
-            batch order.
-        model: a LeNet from ``build_lenet`` to probe in place.
-        params: initial weights for a new LeNet instead.
+        start_lr, end_lr, num_it: the sweep; batch_size, optimizer,
+            momentum: as for ``train_lenet``.
+        seed: initial weights (without ``model``/``params``), batch order.
+        model: a LeNet from ``build_lenet`` to probe in place; or
+        params: initial weights for a new LeNet.
         stop_div: stop when the loss diverges.
 
-    Returns:
-        :class:`unisched.tools.LRFinderResult` with the curve and the
-        ``minimum``, ``steep``, ``valley`` and ``slide`` suggestions.
+    Returns: an :class:`unisched.tools.LRFinderResult` (the curve, the
+    ``minimum``, ``steep``, ``valley`` and ``slide`` suggestions).
     """
 
 _CYCLE_DOC = """fastai's ``fit_one_cycle`` on LeNet in {fw}:
@@ -563,11 +494,9 @@ _CYCLE_DOC = """fastai's ``fit_one_cycle`` on LeNet in {fw}:
         data: a :class:`unisched.app.data.Dataset`.
         num_epochs: epochs; the cycle spans all their updates.
         max_lr: the peak rate, or fastai's discriminative form
-            (``slice(hi)``, ``slice(lo, hi)``, a list of 3): the last
-            group peaks at ``hi``, the others at their share of it (then
-            do not pass ``lr``).
+            (``slice(hi)``, ``slice(lo, hi)``, 3 rates): the last group
+            peaks at ``hi``, the others at their share (no ``lr`` then).
         preset: ``'fastai'`` or ``'torch'`` (see ``one_cycle``).
-        batch_size, optimizer, seed: as in ``train_lenet``.
-        **train_options: other ``train_lenet`` keywords (``unit`` must
-            stay ``'step'``).
+        batch_size, optimizer, seed, **train_options: as for
+            ``train_lenet`` (``unit`` must stay ``'step'``).
     """
