@@ -2,7 +2,7 @@
 """
 from __future__ import annotations
 
-from typing import Any, Mapping
+from typing import Any
 
 import keras
 from unisched.base import Schedule

@@ -19,6 +19,7 @@ from .schedule import (
     _schedule,
     eager_index,
     index,
+    rate,
 )
 
 # -- hyperparameters other than the learning rate ---------------------------
@@ -77,8 +78,8 @@ class ScheduledHyperparameter(float):
         now = eager_index(step, self.every, self.start)
         if now is not None:
             return _constant(self.schedule(now))
-        return self.schedule._eval(index(step, self.every, self.start),
-                                   KerasOps)
+        return rate(self.schedule._eval(index(step, self.every,
+                                              self.start), KerasOps))
 
     def __tf_tensor__(self, dtype: Any = None, name: Any = None) -> Any:
         value = self.value()

@@ -23,77 +23,58 @@ if keras.backend.backend() != "tensorflow":
         f"conversion); KERAS_BACKEND is {keras.backend.backend()!r}")
 
 
-#: every schedule value is computed in this dtype (optimizers cast it to
+#: the dtype of every rate handed to an optimizer (optimizers cast it to
 #: each variable's dtype, as they do for Keras' own schedules)
 DTYPE = "float32"
+#: the dtype formulas are evaluated in: steps are exact below 2**53 and
+#: only the final rate is rounded to DTYPE
+FORMULA_DTYPE = "float64"
 
 
-def _f32(x: Any) -> Any:
-    """``x`` as a float32 tensor; Python numbers become float32 constants
+def _f64(x: Any) -> Any:
+    """``x`` as a float64 tensor; Python numbers become float64 constants
     so that ``floatx`` never leaks into a schedule's arithmetic."""
     if ops.is_tensor(x):
-        return x if x.dtype == DTYPE else ops.cast(x, DTYPE)
-    return ops.convert_to_tensor(x, DTYPE)
+        return x if x.dtype == FORMULA_DTYPE else ops.cast(x, FORMULA_DTYPE)
+    return ops.convert_to_tensor(x, FORMULA_DTYPE)
+
+
+def _unary(fn: Callable) -> Any:
+    return staticmethod(lambda x: fn(_f64(x)))
+
+
+def _binary(fn: Callable) -> Any:
+    return staticmethod(lambda a, b: fn(_f64(a), _f64(b)))
 
 
 class KerasOps:
     """The ops namespace of ``unisched._ops`` over ``keras.ops``, in
-    float32: ``where, cos, sqrt, exp, log, floor, ceil, minimum, maximum,
-    power, clip``.  Arithmetic and comparisons between a float32 tensor
-    and Python numbers stay float32 (TensorFlow converts the number to the
-    tensor's dtype).
+    float64: ``where, cos, sqrt, exp, log, floor, ceil, minimum, maximum,
+    power, clip``.  Arithmetic and comparisons between a float64 tensor
+    and Python numbers stay float64 (TensorFlow converts the number to the
+    tensor's dtype), so every period, boundary and cycle position is exact
+    for steps below 2**53, as in ``sched(k)``; the caller rounds the final
+    rate to :data:`DTYPE`.
 
     >>> import keras
     >>> from unisched import CosineScheduler
     >>> s = CosineScheduler(max_update=10, base_lr=1.0)
-    >>> t = keras.ops.cast(keras.ops.arange(0, 11, 5), "float32")
+    >>> t = keras.ops.cast(keras.ops.arange(0, 11, 5), "float64")
     >>> keras.ops.convert_to_numpy(s._eval(t, KerasOps)).round(6).tolist()
     [1.0, 0.5, 0.0]
     """
 
-    @staticmethod
-    def where(cond, a, b):
-        return ops.where(cond, _f32(a), _f32(b))
+    where = staticmethod(lambda c, a, b: ops.where(c, _f64(a), _f64(b)))
+    cos, sqrt, exp = _unary(ops.cos), _unary(ops.sqrt), _unary(ops.exp)
+    log, floor, ceil = _unary(ops.log), _unary(ops.floor), _unary(ops.ceil)
+    minimum, maximum = _binary(ops.minimum), _binary(ops.maximum)
+    power = _binary(ops.power)
+    clip = staticmethod(lambda x, low, high: ops.clip(_f64(x), low, high))
 
-    @staticmethod
-    def cos(x):
-        return ops.cos(_f32(x))
 
-    @staticmethod
-    def sqrt(x):
-        return ops.sqrt(_f32(x))
-
-    @staticmethod
-    def exp(x):
-        return ops.exp(_f32(x))
-
-    @staticmethod
-    def log(x):
-        return ops.log(_f32(x))
-
-    @staticmethod
-    def floor(x):
-        return ops.floor(_f32(x))
-
-    @staticmethod
-    def ceil(x):
-        return ops.ceil(_f32(x))
-
-    @staticmethod
-    def minimum(a, b):
-        return ops.minimum(_f32(a), _f32(b))
-
-    @staticmethod
-    def maximum(a, b):
-        return ops.maximum(_f32(a), _f32(b))
-
-    @staticmethod
-    def power(base, exponent):
-        return ops.power(_f32(base), _f32(exponent))
-
-    @staticmethod
-    def clip(x, low, high):
-        return ops.clip(_f32(x), low, high)
+def rate(value: Any) -> Any:
+    """A formula's float64 result as the :data:`DTYPE` rate."""
+    return ops.cast(value, DTYPE)
 
 
 def _schedule(sched: Any, name: str = "sched") -> Schedule:
@@ -118,13 +99,15 @@ def _eager_step(step: Any) -> float | None:
 
 
 def index(step: Any, every: int, start: Any = None) -> Any:
-    """``floor((step - start) / every)`` as a float32 tensor (the
-    schedule's argument in the graph); ``start`` is an integer variable
-    (None: 0), read when the graph runs."""
+    """``(step - start) // every`` as a float64 tensor (the schedule's
+    argument in the graph), computed in the step's own integer dtype so
+    that it is exact; ``start`` is an integer variable (None: 0), read
+    when the graph runs."""
     if start is not None:
         step = step - ops.cast(start, step.dtype)
-    t = ops.cast(step, DTYPE)
-    return t if every == 1 else ops.floor(t / every)
+    if every != 1:
+        step = ops.floor_divide(step, ops.cast(every, step.dtype))
+    return ops.cast(step, FORMULA_DTYPE)
 
 
 def eager_index(step: Any, every: int, start: Any = None) -> int | None:
@@ -220,9 +203,10 @@ class LearningRateSchedule(keras.optimizers.schedules.LearningRateSchedule):
             scale = None if self._scale is None \
                 else float(np.asarray(self._scale.value))
             return _constant(float(self._formula(scale)(now, ScalarOps)))
-        scale = None if self._scale is None else self._scale.value
-        return self._formula(scale)(index(step, self.every, self.start),
-                                    KerasOps)
+        scale = None if self._scale is None \
+            else ops.cast(self._scale.value, FORMULA_DTYPE)
+        return rate(self._formula(scale)(index(step, self.every, self.start),
+                                         KerasOps))
 
     # -- ReduceOnPlateau ----------------------------------------------------
     def observe(self, metric: float, step: int = 0) -> bool:
