@@ -5,9 +5,8 @@ loop (:func:`fit`), the finder sweep (:func:`find_lr`) and the public
 functions, documented once (:func:`public_api`).  Each backend's
 ``lenet.py`` subclasses :class:`Trainer` with only what differs.  Every
 trainer has ``model``, ``optimizer`` (what ``bind`` takes), ``adapter``
-(None with a native scheduler, then in ``native``), ``schedule``,
-``device``, ``multipliers``, ``unit``, ``steps_per_epoch``.
-"""
+(None with a native scheduler: ``native``), ``schedule``, ``device``,
+``multipliers``, ``unit``, ``steps_per_epoch``."""
 from __future__ import annotations
 
 import abc
@@ -33,8 +32,7 @@ __all__ = ["Trainer", "fit", "find_lr", "public_api", "check_data",
 #: Optimizer names: each framework's SGD, Adam, AdamW with its defaults.
 OPTIMIZERS = ("sgd", "adam", "adamw")
 UNITS = ("step", "epoch")
-#: The chapter's rate (``SGD(lr=0.3)``): the rate the optimizer holds
-#: before a native scheduler scales or replaces it, when ``lr`` is None.
+#: The chapter's rate: what a native scheduler scales when ``lr`` is None.
 CHAPTER_LR = 0.3
 N_GROUPS = len(LENET_LAYER_GROUPS)
 
@@ -348,11 +346,11 @@ def find_lr(trainer: Trainer, data: Dataset, state: LRFinderState,
 
 def check_data(data: Any) -> Dataset:
     """``data`` must be a :class:`unisched.app.data.Dataset`."""
-    if not isinstance(data, Dataset):
-        raise TypeError(f"data must be a unisched.app.data.Dataset (see "
-                        f"unisched.app.data.load_dataset), got "
-                        f"{type(data).__name__}")
-    return data
+    if isinstance(data, Dataset):
+        return data
+    raise TypeError(f"data must be a unisched.app.data.Dataset (see "
+                    f"unisched.app.data.load_dataset), got "
+                    f"{type(data).__name__}")
 
 
 def public_api(trainer_cls: type[Trainer]) -> tuple[Callable, ...]:
