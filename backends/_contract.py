@@ -253,6 +253,38 @@ def plan_hparams(sched: Schedule, hparams: Any, momentum: Any,
     return out
 
 
+def check_spelled(hparams: Mapping[str, Any], spellings: Mapping[str, str],
+                  optimizer: str) -> None:
+    """Refuse hyperparameters (canonical names, e.g. from a checkpoint)
+    that this optimizer does not have."""
+    missing = sorted(set(hparams) - set(spellings))
+    if missing:
+        raise ValueError(f"hparams {missing}: {optimizer} has no such "
+                         f"hyperparameter; it has {sorted(spellings)}")
+
+
+def convert_exact(obj: Any, converters: Mapping[type, Any],
+                  describe: Any = None) -> Schedule:
+    """``from_native``'s dispatch: ``converters[type(obj)](obj)`` on the
+    exact type (a subclass may compute anything: ``TypeError`` listing the
+    supported types); a converter's ``TypeError``/``ValueError`` becomes a
+    ``ValueError`` naming the native object (``describe(obj)``, default
+    its class) and the reason."""
+    kind = type(obj)
+    convert = converters.get(kind)
+    if convert is None:
+        names = ", ".join(sorted(k.__name__ for k in converters))
+        raise TypeError(f"from_native converts exactly these types (not "
+                        f"subclasses): {names}; got {kind.__module__}."
+                        f"{kind.__qualname__}")
+    try:
+        return convert(obj)
+    except (TypeError, ValueError) as err:
+        what = describe(obj) if describe is not None \
+            else f"{kind.__module__}.{kind.__qualname__}"
+        raise ValueError(f"cannot convert {what}: {err}") from None
+
+
 def _momentum_schedule(sched: Schedule, momentum: Any) -> Schedule | None:
     if isinstance(momentum, str) and momentum == "auto":
         try:

@@ -15,6 +15,7 @@ import contextlib
 from typing import Any, Iterator, Mapping
 
 import keras
+
 from unisched import _validate as check
 from unisched.base import Schedule
 
@@ -23,6 +24,7 @@ from .._contract import (
     Binding,
     as_schedule,
     check_multipliers,
+    check_spelled,
     check_state,
     check_unit,
     metric_value,
@@ -53,11 +55,7 @@ class _Plan:
 
     def __init__(self, optimizer: Any, binding: Binding, start: Any) -> None:
         spell = spellings(optimizer)
-        missing = sorted(set(binding.hparams) - set(spell))
-        if missing:
-            raise ValueError(f"{type(optimizer).__name__} has no "
-                             f"hyperparameter {missing}; it has "
-                             f"{sorted(spell)}")
+        check_spelled(binding.hparams, spell, type(optimizer).__name__)
         acc = optimizer.gradient_accumulation_steps or 1
         every = acc * (binding.steps_per_epoch or 1)
         self.binding = binding

@@ -7,10 +7,12 @@ from typing import Any
 
 import keras
 import numpy as np
-import unisched
 from keras import ops
+
+import unisched
 from unisched.base import Schedule
 
+from .._contract import convert_exact
 from .schedule import (
     LearningRateSchedule,
 )
@@ -181,20 +183,10 @@ def from_native(obj: Any) -> Schedule:
     ...                                                    alpha=0.1))
     CosineScheduler(max_update=100, base_lr=0.1, final_lr=0.010000000000000002)
     """
-    convert = _converters().get(type(obj))
-    if convert is None:
-        names = ", ".join(sorted(cls.__name__ for cls in _converters()))
-        raise TypeError(
-            f"from_native converts exactly these types (not subclasses): "
-            f"{names}; got {type(obj).__module__}."
-            f"{type(obj).__qualname__}")
-    try:
-        return convert(obj)
-    except (TypeError, ValueError) as err:
-        # Name the Keras object: the core's message names the unisched
-        # argument the value landed in.
-        raise ValueError(f"cannot convert {type(obj).__name__}"
-                         f"({_config(obj)}): {err}") from None
+    # Name the Keras object with its config: the core's message names the
+    # unisched argument the value landed in.
+    return convert_exact(obj, _converters(),
+                         lambda o: f"{type(o).__name__}({_config(o)})")
 
 
 def _config(obj: Any) -> Any:

@@ -7,16 +7,16 @@ import re
 import warnings
 from typing import Any
 
+# A kvstore server unpickles the optimizer (this class included) while
+# ``import mxnet`` is still running: ``mx.lr_scheduler`` may not be set yet.
+from mxnet.lr_scheduler import LRScheduler as _MXLRScheduler  # noqa: E402
+
 import unisched as us
 from unisched import _validate as check
 from unisched._cache import BLOCK, StepCache
 
 from .. import _contract as C
-from ._mx import _BUFFERED, check_buffers, hook_load_states, mx, \
-    set_position, spellings
-# A kvstore server unpickles the optimizer (this class included) while
-# ``import mxnet`` is still running: ``mx.lr_scheduler`` may not be set yet.
-from mxnet.lr_scheduler import LRScheduler as _MXLRScheduler  # noqa: E402
+from ._mx import _BUFFERED, check_buffers, hook_load_states, mx, set_position, spellings
 
 FORMAT = "unisched.mxnet.LRScheduler"
 
@@ -191,11 +191,7 @@ class LRScheduler(_MXLRScheduler):
         """Check ``binding`` against the optimizer and its parameters:
         the attributes to drive and the ``lr_mult`` to set."""
         spell = spellings(opt)
-        missing = sorted(set(binding.hparams) - set(spell))
-        if missing:
-            raise ValueError(f"hparams {missing}: {type(opt).__name__} has "
-                             f"no such schedulable attribute; it has "
-                             f"{sorted(spell)}")
+        C.check_spelled(binding.hparams, spell, type(opt).__name__)
         if "momentum" in binding.hparams and isinstance(opt, _BUFFERED):
             first = binding.hparams["momentum"](binding.index(done))
             check_buffers(opt, first)

@@ -7,6 +7,7 @@ from typing import Any
 
 import unisched as us
 
+from .._contract import convert_exact
 from ._mx import mx
 from .adapter import LRScheduler
 
@@ -42,22 +43,13 @@ def from_native(obj: Any) -> us.Schedule:
     ...                                                   base_lr=1.0))
     MultiFactorScheduler(step=[14, 29], factor=0.5, base_lr=1.0)
     """
-    if type(obj) is LRScheduler:
-        if obj.unit == "step":
-            return obj.schedule
-        return us.epochwise(obj.schedule, obj.steps_per_epoch)
-    convert = _CONVERTERS.get(type(obj))
-    if convert is None:
-        names = ", ".join(f"{k.__module__}.{k.__qualname__}"
-                          for k in (*_CONVERTERS, LRScheduler))
-        raise TypeError(f"from_native converts exactly these scheduler "
-                        f"types (not subclasses): {names}; got "
-                        f"{type(obj).__module__}.{type(obj).__qualname__}")
-    try:
-        return convert(obj)
-    except (TypeError, ValueError) as err:
-        raise ValueError(f"cannot convert mxnet.lr_scheduler."
-                         f"{type(obj).__name__}: {err}") from None
+    return convert_exact(obj, _CONVERTERS)
+
+
+def _from_adapter(obj: LRScheduler) -> us.Schedule:
+    if obj.unit == "step":
+        return obj.schedule
+    return us.epochwise(obj.schedule, obj.steps_per_epoch)
 
 
 def _ramp(native: Any) -> tuple[int, float, str, float]:
@@ -96,12 +88,19 @@ def _decays(base: float, factor: float, count: int) -> list[float]:
     return out
 
 
+def _fresh(native: Any, counter: str, past: str) -> tuple[float, float]:
+    """``(base_lr, factor)`` of a Factor/MultiFactor scheduler that has not
+    decayed yet (they overwrite ``base_lr`` as they go)."""
+    value = getattr(native, counter)
+    if value != 0:
+        raise ValueError(f"{counter}={value}: it was already called past "
+                         f"{past} (base_lr is now {native.base_lr!r}); "
+                         f"build a fresh one")
+    return float(native.base_lr), float(native.factor)
+
+
 def _from_factor(native: Any) -> us.Schedule:
-    if native.count != 0:
-        raise ValueError(f"count={native.count}: it was already called "
-                         f"past its first decay (base_lr is now "
-                         f"{native.base_lr!r}); build a fresh one")
-    base, factor = float(native.base_lr), float(native.factor)
+    base, factor = _fresh(native, "count", "its first decay")
     stop, period = float(native.stop_factor_lr), int(native.step)
     if factor < 0 or factor > 1:
         raise ValueError(f"factor={factor!r}: it must be in [0, 1]")
@@ -138,11 +137,7 @@ def _from_factor(native: Any) -> us.Schedule:
 
 
 def _from_multi_factor(native: Any) -> us.Schedule:
-    if native.cur_step_ind != 0:
-        raise ValueError(f"cur_step_ind={native.cur_step_ind}: it was "
-                         f"already called past a milestone (base_lr is "
-                         f"now {native.base_lr!r}); build a fresh one")
-    base, factor = float(native.base_lr), float(native.factor)
+    base, factor = _fresh(native, "cur_step_ind", "a milestone")
     milestones = [int(m) for m in native.step]
     steps, begin, mode, target = _ramp(native)
     # Update k >= W' has had #{m : m < k + 1} decays: milestones move to
@@ -221,7 +216,8 @@ def _from_cosine(native: Any) -> us.Schedule:
         final_lr=float(native.final_lr)), 1)
 
 
-_CONVERTERS = {mx.lr_scheduler.FactorScheduler: _from_factor,
+_CONVERTERS = {LRScheduler: _from_adapter,
+               mx.lr_scheduler.FactorScheduler: _from_factor,
                mx.lr_scheduler.MultiFactorScheduler: _from_multi_factor,
                mx.lr_scheduler.PolyScheduler: _from_poly,
                mx.lr_scheduler.CosineScheduler: _from_cosine}

@@ -468,10 +468,8 @@ def test_native_warmup_shift_literal():
 
 
 def test_from_native_refuses_what_it_cannot_convert():
-    supported = ("mxnet.lr_scheduler.FactorScheduler, mxnet.lr_scheduler."
-                 "MultiFactorScheduler, mxnet.lr_scheduler.PolyScheduler, "
-                 "mxnet.lr_scheduler.CosineScheduler, unisched.backends."
-                 "mxnet.adapter.LRScheduler")
+    supported = ("CosineScheduler, FactorScheduler, LRScheduler, "
+                 "MultiFactorScheduler, PolyScheduler; got")
 
     class Mine(L.CosineScheduler):
         pass
