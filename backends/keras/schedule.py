@@ -87,15 +87,21 @@ def _schedule(sched: Any, name: str = "sched") -> Schedule:
                     f"got {sched!r} ({type(sched).__name__})")
 
 
-def _eager_step(step: Any) -> float | None:
-    """The step as a Python float when it can be read right now (eager
-    execution, one scalar); None inside a traced function."""
+def _eager_step(step: Any) -> int | None:
+    """The step as a Python int when it can be read right now (eager
+    execution, one scalar; checked like ``sched(step)``: a non-negative
+    integer below 2**53); None inside a traced function."""
     if not tf.executing_eagerly():
         return None
     if isinstance(step, keras.Variable):
         step = step.value
     value = np.asarray(step)
-    return float(value) if value.ndim == 0 else None
+    if value.ndim != 0:
+        return None
+    if value.dtype.kind not in "iuf":
+        raise TypeError(f"step must be an integer, got {step!r:.80} "
+                        f"({type(step).__name__})")
+    return check.step(value.item())
 
 
 def index(step: Any, every: int, start: Any = None) -> Any:
@@ -117,8 +123,8 @@ def eager_index(step: Any, every: int, start: Any = None) -> int | None:
     if now is None:
         return None
     if start is not None:
-        now -= float(np.asarray(start.value))
-    return int(now) // every
+        now -= int(np.asarray(start.value))
+    return now // every
 
 
 def _constant(value: float) -> Any:

@@ -18,3 +18,19 @@ def test_mxnet_adapter_names_num_update(value, error):
     with pytest.raises(error, match="num_update"):
         sched(value)
     assert sched(2) == sched(2.0) == pytest.approx(0.9755282581475768)
+
+
+@pytest.mark.parametrize("value,error", BAD_STEPS)
+def test_keras_schedule_called_eagerly_names_the_step(value, error):
+    if importlib.util.find_spec("keras") is None:
+        pytest.skip("keras is not installed")
+    import tensorflow as tf
+
+    from unisched.backends import keras as usk
+    lr = usk.LearningRateSchedule("cosine(max_update=10, base_lr=1.0)")
+    with pytest.raises(error, match="step"):
+        lr(value)
+    with pytest.raises(ValueError, match="step must be >= 0"):
+        lr(tf.constant(-2))
+    assert float(lr(2)) == float(lr(tf.constant(2, tf.int64))) == \
+        pytest.approx(0.9045084714889526, rel=1e-6)
