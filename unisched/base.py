@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import inspect
 import json
+import math
 from typing import Any, ClassVar
 
 import numpy as np
@@ -182,7 +183,10 @@ class Schedule:
 
     def __call__(self, step: int) -> float:
         """The value for update ``step`` (0 for the first update)."""
-        return float(self._eval(float(check.step(step)), ScalarOps))
+        value = float(self._eval(float(check.step(step)), ScalarOps))
+        if not math.isfinite(value):
+            self._overflow(np.array([step]), np.array([value]))
+        return value
 
     def values(self, steps: Any) -> np.ndarray:
         """Vectorized ``__call__`` over an array of steps (float64)."""
@@ -194,7 +198,18 @@ class Schedule:
             for start in range(0, t.size, _CHUNK):
                 part = t[start:start + _CHUNK]
                 out[start:start + _CHUNK] = self._eval(part, NumpyOps)
+        if not np.isfinite(out).all():
+            self._overflow(t, out)
         return out.reshape(np.shape(steps))
+
+    def _overflow(self, steps: np.ndarray, values: np.ndarray) -> None:
+        """A schedule that grows without bound (an exponential with
+        ``factor > 1``, a large scale of a large rate) has no finite rate
+        past float64's range: say where, instead of returning inf."""
+        bad = int(np.flatnonzero(~np.isfinite(values))[0])
+        raise ValueError(f"{self.to_spec()[:200]} has no finite value at "
+                         f"step {int(steps[bad])} (it is {values[bad]}); "
+                         f"bound it, e.g. with a join or a smaller factor")
 
     @property
     def momentum(self) -> "Schedule | None":

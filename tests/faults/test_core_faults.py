@@ -114,3 +114,21 @@ def test_values_are_bit_identical_to_scalar_calls(name, seed):
         rng.integers(0, 2 ** 53, 20)]))
     scalar = [sched(int(k)) for k in steps]
     assert sched.values(steps).tolist() == scalar
+
+
+@pytest.mark.parametrize("sched,first", [
+    (us.ExponentialScheduler(1.0, 2.0), 1024),
+    (us.scale(us.ConstantScheduler(1e300), 1e10), 0),
+    (us.multiply(us.ExponentialScheduler(1e200, 10.0),
+                 us.ConstantScheduler(1e100)), 9),
+])
+def test_growth_past_float64_is_an_error_not_inf(sched, first):
+    # Growing schedules (and products of large rates) cannot be bounded
+    # in the constructor: the first step without a finite rate is named.
+    with pytest.raises(ValueError, match=f"no finite value at step "
+                                         f"{first} "):
+        sched.values(range(first + 5))
+    with pytest.raises(ValueError, match=f"at step {first} "):
+        sched(first)
+    if first:
+        assert np.isfinite(sched.values(range(first))).all()
