@@ -83,8 +83,11 @@ def test_train_writes_metrics_and_a_figure(tmp_path, capsys):
     out = capsys.readouterr().out
     assert "epoch 2: train loss" in out
     names = sorted(p.name for p in tmp_path.iterdir())
-    assert names == ["torch.json", "torch.png", "torch_epochs.csv",
-                     "torch_updates.csv"]
+    run = ["torch.json", "torch.png", "torch_epochs.csv",
+           "torch_updates.csv"]
+    assert names == [".unisched-run.json"] + run
+    manifest = json.loads((tmp_path / ".unisched-run.json").read_text())
+    assert manifest == {"files": run}
     record = json.loads((tmp_path / "torch.json").read_text())
     lrs = [row[0] for row in record["updates"]["lr"]]
     assert lrs == pytest.approx(
