@@ -163,8 +163,20 @@ class Epochwise(Schedule):
 
 
 class _ValueMap(Schedule):
-    """A combinator that changes values, not time: the momentum cycle and
-    the horizon are the wrapped schedule's."""
+    """A combinator that changes values, not time, with one rate-valued
+    argument: the momentum cycle and the horizon are the wrapped
+    schedule's."""
+
+    def __init__(self, schedule: Schedule, **value: float) -> None:
+        (key, rate), = value.items()
+        super().__init__(schedule=_schedule("schedule", schedule),
+                         **{key: check.rate(key, rate)})
+
+    def _eval(self, t, ops):
+        return self._map(self.schedule._eval(t, ops), ops)
+
+    def _map(self, value, ops):
+        raise NotImplementedError
 
     @property
     def momentum(self) -> Schedule | None:
@@ -186,11 +198,10 @@ class Scale(_ValueMap):
     name = "scale"
 
     def __init__(self, schedule: Schedule, factor: float) -> None:
-        super().__init__(schedule=_schedule("schedule", schedule),
-                         factor=check.rate("factor", factor))
+        super().__init__(schedule, factor=factor)
 
-    def _eval(self, t, ops):
-        return self.factor * self.schedule._eval(t, ops)
+    def _map(self, value, ops):
+        return self.factor * value
 
 
 @register
@@ -205,11 +216,10 @@ class Floor(_ValueMap):
     name = "floor"
 
     def __init__(self, schedule: Schedule, min_lr: float) -> None:
-        super().__init__(schedule=_schedule("schedule", schedule),
-                         min_lr=check.rate("min_lr", min_lr))
+        super().__init__(schedule, min_lr=min_lr)
 
-    def _eval(self, t, ops):
-        return ops.maximum(self.schedule._eval(t, ops), self.min_lr)
+    def _map(self, value, ops):
+        return ops.maximum(value, self.min_lr)
 
 
 @register
@@ -235,8 +245,10 @@ class Multiply(_ValueMap):
     name = "multiply"
 
     def __init__(self, schedule: Schedule, factor: Schedule) -> None:
-        super().__init__(schedule=_schedule("schedule", schedule),
-                         factor=_schedule("factor", factor))
+        # both arguments are schedules: not _ValueMap's one rate
+        Schedule.__init__(self,
+                          schedule=_schedule("schedule", schedule),
+                          factor=_schedule("factor", factor))
 
     def _eval(self, t, ops):
         return self.schedule._eval(t, ops) * self.factor._eval(t, ops)

@@ -198,10 +198,10 @@ def _group_variables(model: keras.Model) -> list[list[Any]]:
     groups = []
     for names in LENET_LAYER_GROUPS:
         try:
-            groups.append([v for layer in names for v in
-                           model.get_layer(layer).trainable_variables])
+            groups.append([v for name in names for v in
+                           model.get_layer(name).trainable_variables])
         except ValueError:
-            raise ValueError(f"model has no layer {layer!r}; "
+            raise ValueError(f"model has no layer among {list(names)}; "
                              f"discriminative rates need the LeNet of "
                              f"build_lenet") from None
     covered = sum(map(len, groups))
@@ -312,10 +312,10 @@ class KerasTrainer(Trainer):
                 f"keras.optimizers.schedules.LearningRateSchedule)")
         if self.multipliers is not None:
             raise ValueError(
-                f"lr needs one rate per group, but a callable sched goes "
-                f"through keras.callbacks.LearningRateScheduler, which sets "
-                f"the same rate on every variable; pass a unisched "
-                f"schedule instead")
+                "lr needs one rate per group, but a callable sched goes "
+                "through keras.callbacks.LearningRateScheduler, which sets "
+                "the same rate on every variable; pass a unisched "
+                "schedule instead")
         self.callback = keras.callbacks.LearningRateScheduler(sched)
         # The callback reads only ``model.optimizer``: no fit here.
         self.callback.set_model(types.SimpleNamespace(

@@ -51,10 +51,10 @@ matter.
 """
 
 from ._mx import REFUSED, SCHEDULABLE, import_mxnet, mx
-from .adapter import LRScheduler, attached, bind, set_multipliers
-from .native import from_native
+from .adapter import LRScheduler, attached, bind
 from .lenet import MXNetTrainer, fit_one_cycle, lr_find, train_lenet
+from .native import from_native
 
-__all__ = ["LRScheduler", "bind", "attached", "set_multipliers",
-           "from_native", "import_mxnet", "SCHEDULABLE", "REFUSED",
-           "train_lenet", "lr_find", "fit_one_cycle", "MXNetTrainer"]
+__all__ = ["LRScheduler", "bind", "attached", "from_native", "import_mxnet",
+           "mx", "SCHEDULABLE", "REFUSED", "train_lenet", "lr_find",
+           "fit_one_cycle", "MXNetTrainer"]

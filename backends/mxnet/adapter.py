@@ -3,7 +3,6 @@
 """
 from __future__ import annotations
 
-import re
 import warnings
 from typing import Any
 
@@ -16,12 +15,11 @@ from unisched import _validate as check
 from unisched._cache import BLOCK, StepCache
 
 from .. import _contract as C
-from ._mx import _BUFFERED, check_buffers, hook_load_states, mx, set_position, spellings
+from ._mx import (_BUFFERED, check_buffers, hook_load_states, mx,
+                  spellings)
+from .checkpoint import FORMAT, Checkpointing
 
-FORMAT = "unisched.mxnet.LRScheduler"
-
-
-class LRScheduler(_MXLRScheduler):
+class LRScheduler(Checkpointing, _MXLRScheduler):
     """A unisched schedule as an MXNet ``lr_scheduler``.
 
     MXNet calls ``lr_scheduler(num_update)`` with ``num_update = k + 1``
@@ -147,18 +145,6 @@ class LRScheduler(_MXLRScheduler):
         self._cache_update = None
         return cut
 
-    def state_dict(self) -> dict[str, Any]:
-        """Plain data: the binding, the position and a plateau's state."""
-        return C.state_dict(FORMAT, self._binding, self.updates_done)
-
-    def load_state_dict(self, state: Any) -> None:
-        """Validate ``state`` whole, reconcile it with the binding
-        (``on_mismatch``), then set the position into the optimizer's
-        update counters: the next update uses ``sched(updates_done)``."""
-        if self._optimizer is None:
-            self.updates_done           # raises: not bound
-        self._adopt(C.check_state(state, FORMAT), self._optimizer)
-
     def unbind(self) -> None:
         """Restore the optimizer's previous scheduler, rate, driven
         hyperparameters and ``lr_mult``; detach."""
@@ -217,64 +203,6 @@ class LRScheduler(_MXLRScheduler):
         row = self._steps.at(binding.index(self.updates_done))
         for name, value in zip(attrs, row[1:]):
             setattr(opt, name, value)
-
-    def _adopt(self, ckpt: C.Checkpoint, opt: Any, origin: int | None = None
-               ) -> None:
-        """Continue ``ckpt`` (reconciled with the binding) on ``opt``:
-        with ``origin`` (a loaded optimizer's) its counters stay, else
-        they are set to the checkpoint's position."""
-        binding = C.reconcile(self._binding, ckpt, self.on_mismatch)
-        plan = self._plan(binding, opt, self._params(), ckpt.updates_done)
-        if origin is None:
-            set_position(opt, ckpt.updates_done)
-        self._origin = origin or 0
-        self._install(binding, plan, opt, ckpt)
-
-    def _take(self, opt: Any) -> None:
-        """After ``load_states`` replaced the optimizer by ``opt``: continue
-        the checkpoint's binding and position, by ``on_mismatch``."""
-        loaded = opt.lr_scheduler
-        if isinstance(loaded, LRScheduler):
-            ckpt = C.check_state(C.state_dict(
-                FORMAT, loaded._binding, opt.num_update - loaded._origin),
-                FORMAT)
-            self._adopt(ckpt, opt, loaded._origin)
-            return
-        if self.on_mismatch == "error":
-            raise ValueError(f"the checkpoint was made without a unisched "
-                             f"schedule (lr_scheduler={loaded!r}); bound "
-                             f"{self._binding.describe()}. Pass on_mismatch="
-                             f"'checkpoint' or 'bound'")
-        if self.on_mismatch == "bound":
-            self._origin = 0
-            self._install(self._binding, self._plan(
-                self._binding, opt, self._params(), opt.num_update), opt,
-                None)
-        else:                               # the checkpoint's scheduler runs
-            self._trainer.__dict__.pop("load_states", None)
-            self._optimizer = self._trainer = None
-            self._setup(self._binding, ())
-
-    def _apply_pending(self) -> None:
-        # Unpickled by load_states with no bind: lr_mult is not saved, so
-        # set it once the Trainer has given the optimizer its parameters.
-        if self._optimizer is None or not self._optimizer.param_dict:
-            return
-        self._pending = False
-        for p, mult in zip(self._params(), C.resolve_multipliers(
-                self.multipliers, [[p.name] for p in self._params()])):
-            p.lr_mult = mult
-
-    def __getstate__(self) -> dict:
-        state = self.__dict__.copy()
-        state.update(_trainer=None, _cache_update=None)
-        return state
-
-    def __setstate__(self, state: dict) -> None:
-        self.__dict__.update(state)
-        self._restored = True
-        self._pending = self._optimizer is not None and \
-            self.multipliers is not None
 
     def __repr__(self) -> str:
         text = f"LRScheduler({self._binding.describe()}"
@@ -375,36 +303,3 @@ def attached(trainer: Any) -> LRScheduler:
         raise ValueError(f"trainer's optimizer has no unisched LRScheduler "
                          f"(it has {sched!r}); use bind(schedule, trainer)")
     return sched
-
-
-def set_multipliers(target: Any, multipliers: Any) -> dict[str, float]:
-    """Set ``lr_mult`` on the parameters of ``target`` (a Trainer, Block
-    or list of Parameters) whose names a pattern matches whole; returns
-    name -> factor for those.  Kept for code written before
-    ``bind(multipliers=...)``, which also restores them on ``unbind``.
-
-    >>> net = mx.gluon.nn.Dense(2, in_units=3, prefix="fc_")
-    >>> set_multipliers(net, {"fc_bias": 2.0, r".*weight": 0.1})
-    {'fc_weight': 0.1, 'fc_bias': 2.0}
-    """
-    if isinstance(target, mx.gluon.Trainer):
-        params = list(target._params)
-    elif isinstance(target, mx.gluon.Block):
-        params = list(target.collect_params().values())
-    else:
-        params = list(target) if isinstance(target, (list, tuple)) else []
-        if not params or not all(isinstance(p, mx.gluon.Parameter)
-                                 for p in params):
-            raise TypeError(f"target must be a gluon Trainer, Block or "
-                            f"list of Parameters, got {target!r}")
-    checked = C.check_multipliers(multipliers)
-    if not isinstance(checked, dict):
-        raise TypeError(f"multipliers must be a dict pattern -> factor, "
-                        f"got {multipliers!r}")
-    factors = C.resolve_multipliers(checked, [[p.name] for p in params])
-    out = {p.name: f for p, f in zip(params, factors)
-           if any(re.fullmatch(k, p.name) for k in checked)}
-    for p in params:
-        if p.name in out:
-            p.lr_mult = out[p.name]
-    return out

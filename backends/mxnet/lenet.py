@@ -31,6 +31,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
+
 from unisched.app.lenet import (
     LENET_LAYER_GROUPS,
     LENET_PARAM_SHAPES,
@@ -40,8 +41,9 @@ from unisched.app.lenet import (
 from unisched.app.training import Trainer, public_api
 from unisched.base import Schedule
 
+from .._contract import check_multipliers, resolve_multipliers
 from ._mx import mx
-from .adapter import LRScheduler, bind, set_multipliers
+from .adapter import LRScheduler, bind
 
 __all__ = ["build_lenet", "get_params", "MXNetTrainer", "AdamW",
            "default_device", "train_lenet", "lr_find", "fit_one_cycle"]
@@ -314,7 +316,13 @@ class MXNetTrainer(Trainer):
                 f"per-epoch schedule pass unisched.backends.mxnet."
                 f"from_native(scheduler) or a unisched schedule")
         if self.multipliers is not None:
-            set_multipliers(self.model, self._multipliers())
+            # no adapter here: MXNet's own per-parameter lr_mult
+            params = list(self.model.collect_params().values())
+            factors = resolve_multipliers(
+                check_multipliers(self._multipliers()),
+                [[p.name] for p in params])
+            for p, factor in zip(params, factors):
+                p.lr_mult = factor
         native = copy.deepcopy(sched)
         # set after construction: MXNet's Optimizer would write its own
         # learning_rate into the scheduler's base_lr

@@ -17,7 +17,6 @@ import importlib.util
 import json
 import os
 import pickle
-import re
 import subprocess
 import sys
 import warnings
@@ -301,23 +300,6 @@ def test_multipliers_errors_change_nothing():
     assert [p.lr_mult for p in ps] == [1.0, 1.0]
     assert trainer.optimizer.lr_scheduler is None
 
-
-def test_set_multipliers_on_patterns():
-    net = gluon.nn.HybridSequential(prefix="net_")
-    with net.name_scope():
-        net.add(gluon.nn.Dense(3, in_units=2, prefix="a_"),
-                gluon.nn.Dense(1, in_units=3, prefix="b_"))
-    net.initialize()
-    got = usm.set_multipliers(net, {r"net_b_.*": 2.0, "net_a_bias": 0.5})
-    assert got == {"net_a_bias": 0.5, "net_b_weight": 2.0,
-                   "net_b_bias": 2.0}
-    mults = {p.name: p.lr_mult for p in net.collect_params().values()}
-    assert mults == {"net_a_weight": 1.0, **got}
-    with pytest.raises(TypeError, match="target must be"):
-        usm.set_multipliers("a", {"a": 1.0})
-
-
-# -- from_native -------------------------------------------------------------
 
 def _warm(rng, base: float) -> dict:
     if rng.random() < 0.3:

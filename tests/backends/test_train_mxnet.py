@@ -249,7 +249,9 @@ def test_params_set_initial_weights(small):
 
 def test_lr_find_restores_model(small):
     model = build_lenet(seed=2)
-    usm.set_multipliers(model, {r".*fc3.*": 0.5})
+    for p in model.collect_params().values():
+        if "fc3" in p.name:
+            p.lr_mult = 0.5
     before = get_params(model)
     rng = np.random.default_rng(0)
     for p in model.collect_params().values():

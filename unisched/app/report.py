@@ -349,12 +349,8 @@ def write_report(run: ChapterRun, figures: Sequence[tuple[str, Path]],
     return path
 
 
-def render_chapter(out_dir: str | os.PathLike, data: str = "digits",
-                   epochs: int | None = None,
-                   frameworks: Sequence[str] | str | None = None, *,
-                   limit: int | None = None, num_it: int | None = None,
-                   chapter: str | os.PathLike | None = None,
-                   log: Callable[[str], Any] | None = print) -> Path:
+def render_chapter(out_dir: str | os.PathLike, *args: Any,
+                   **options: Any) -> Path:
     """Run the chapter in each framework and write ONE report,
     ``out_dir/report.md`` (Markdown; its PNGs in ``out_dir/figures``).
 
@@ -368,7 +364,6 @@ def render_chapter(out_dir: str | os.PathLike, data: str = "digits",
                        frameworks="pytorch")
         # PosixPath('out/chapter/report.md')
     """
-    run = run_chapter(out_dir, data, epochs, frameworks, limit=limit,
-                      num_it=num_it, chapter=chapter, log=log)
+    run = run_chapter(out_dir, *args, **options)
     figures = comparison_figures(run, out_dir)
     return write_report(run, figures, out_dir)
