@@ -20,6 +20,10 @@ from hypothesis import settings
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
+# --doctest-modules would import each conftest.py again under the one
+# top-level name ``conftest``, and the second one clashes with the first.
+collect_ignore = ["conftest.py", os.path.join("backends", "conftest.py")]
+
 # Test node id (as pytest prints it, with or without its [parameters]) ->
 # why it may be skipped on CI.  Keep it empty unless a skip is intended.
 ALLOWED_SKIPS: dict[str, str] = {}

@@ -34,3 +34,38 @@ def test_keras_schedule_called_eagerly_names_the_step(value, error):
         lr(tf.constant(-2))
     assert float(lr(2)) == float(lr(tf.constant(2, tf.int64))) == \
         pytest.approx(0.9045084714889526, rel=1e-6)
+
+
+def _exact_schedules():
+    from catalog import draw, samples
+    return [draw(name, seed) for name, seed in samples(1)
+            if not draw(name, seed).stateful]
+
+
+def test_torch_groups_hold_exactly_sched_k():
+    """A float64 framework applies sched(k) bit for bit: the adapter's
+    vectorized blocks equal the scalar calls (no one-ulp drift)."""
+    if importlib.util.find_spec("torch") is None:
+        pytest.skip("torch is not installed")
+    import torch
+
+    from unisched.backends import torch as ust
+    for sched in _exact_schedules():
+        opt = torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=1.0)
+        adapter = ust.bind(sched, opt, momentum=False)
+        got = []
+        for _ in range(300):
+            got.append(opt.param_groups[0]["lr"])
+            opt.step()
+            adapter.step()
+        assert got == [sched(k) for k in range(300)], sched.to_spec()
+
+
+def test_mxnet_scheduler_answers_exactly_sched_k():
+    if importlib.util.find_spec("mxnet") is None:
+        pytest.skip("mxnet is not installed")
+    from unisched.backends import mxnet as usm
+    for sched in _exact_schedules():
+        adapter = usm.LRScheduler(sched)
+        got = [adapter(n) for n in range(1, 301)]
+        assert got == [sched(k) for k in range(300)], sched.to_spec()
