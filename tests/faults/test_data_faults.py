@@ -5,6 +5,8 @@ import subprocess
 import sys
 import textwrap
 
+import pytest
+
 from idx_server import (  # noqa: F401 (fixtures are used by name)
     GOOD, GOOD_SHA, _hermetic_env, server)
 from unisched.app import fashion
@@ -46,41 +48,34 @@ def test_processes_repairing_one_corrupt_cache_all_succeed(server,
     assert server.requests.count(f"/m/{name}") == 1
 
 
+LABELS = "t10k-labels-idx1-ubyte.gz"
+SIZES = {n: len(b) for n, b in GOOD.items()}
+
+
+def _refusal(url, root) -> str:
+    """The error of a download from ``url`` capped at the files' sizes."""
+    with pytest.raises(fashion.DatasetUnavailableError) as err:
+        fashion.download_fashion_mnist(root, mirrors=[url], sha256=GOOD_SHA,
+                                       sizes=SIZES, timeout=20)
+    return str(err.value)
+
+
 def test_a_mirror_streaming_too_much_is_cut_off(server, tmp_path):
     """A mirror that streams 64 MB for the 1.5 KB labels file used to fill
     the disk before the checksum could reject it: each file is now read
     up to its known size."""
-    name = "t10k-labels-idx1-ubyte.gz"
-    flood = dict(GOOD)
-    flood[name] = b"\0" * (64 << 20)
-    url = server.add("flood", flood, declared={name: None})
-    sizes = {n: len(b) for n, b in GOOD.items()}
-    try:
-        fashion.download_fashion_mnist(tmp_path, mirrors=[url],
-                                       sha256=GOOD_SHA, sizes=sizes,
-                                       timeout=20)
-    except fashion.DatasetUnavailableError as err:
-        message = str(err)
-    else:
-        raise AssertionError("the flooding mirror was accepted")
-    assert f"sent more than the file's {sizes[name]} bytes" in message
+    flood = {**GOOD, LABELS: b"\0" * (64 << 20)}
+    url = server.add("flood", flood, declared={LABELS: None})
+    message = _refusal(url, tmp_path)
+    assert f"sent more than the file's {SIZES[LABELS]} bytes" in message
     assert sorted(os.listdir(tmp_path / "fashion-mnist")) == sorted(
-        set(GOOD) - {name})
+        set(GOOD) - {LABELS})
 
 
 def test_an_announced_oversize_is_refused_before_reading(server, tmp_path):
-    name = "t10k-labels-idx1-ubyte.gz"
-    url = server.add("big", GOOD, declared={name: 10 ** 9})
-    sizes = {n: len(b) for n, b in GOOD.items()}
-    try:
-        fashion.download_fashion_mnist(tmp_path, mirrors=[url],
-                                       sha256=GOOD_SHA, sizes=sizes,
-                                       timeout=20)
-    except fashion.DatasetUnavailableError as err:
-        assert f"announced 1000000000 bytes, the file has {sizes[name]}" \
-            in str(err)
-    else:
-        raise AssertionError("an oversized announcement was accepted")
+    url = server.add("big", GOOD, declared={LABELS: 10 ** 9})
+    assert f"announced 1000000000 bytes, the file has {SIZES[LABELS]}" \
+        in _refusal(url, tmp_path)
 
 
 def test_the_https_mirror_comes_first():
