@@ -138,7 +138,6 @@ class LRScheduler(_tl.LRScheduler):
         self._driven.update(self._plan)
         self._cache = StepCache([binding.schedule,
                                  *binding.hparams.values()])
-        self._spe = binding.steps_per_epoch
 
     schedule = property(lambda self: self._binding.schedule)
     hparams = property(lambda self: dict(self._binding.hparams))
@@ -163,8 +162,7 @@ class LRScheduler(_tl.LRScheduler):
 
     def _values(self) -> tuple[list[float], list[float]]:
         """The groups' rates and the hyperparameters, at the position."""
-        k = self.last_epoch
-        lr, *hps = self._cache.at(k // self._spe if self._spe else k)
+        lr, *hps = self._cache.at(self._binding.index(self.last_epoch))
         factors = self._factors_now
         count = len(self.optimizer.param_groups)
         if factors is None:
@@ -233,9 +231,8 @@ class LRScheduler(_tl.LRScheduler):
         the rate for the current position at once; True if it was cut."""
         plateau = contract.plateau(self.schedule, "this LRScheduler")
         value = contract.metric_value(metric)
-        k = self.last_epoch
-        cut = plateau.observe(value, step=k // self._spe if self._spe
-                              else k)
+        cut = plateau.observe(value,
+                              step=self._binding.index(self.last_epoch))
         if self.bound:
             self._apply()
         return cut
