@@ -128,8 +128,13 @@ class ReduceOnPlateau(Schedule):
         return True
 
     def _eval(self, t, ops):
-        return ops.maximum(self.schedule._eval(t, ops) * self.scale,
-                           self.min_lr)
+        return self.eval_scaled(t, ops, self.scale)
+
+    def eval_scaled(self, t, ops, scale):
+        """The formula with ``scale`` given (a graph backend passes the
+        variable or state entry it keeps the scale in, so that a cut
+        reaches a compiled step without retracing)."""
+        return ops.maximum(self.schedule._eval(t, ops) * scale, self.min_lr)
 
     @property
     def momentum(self) -> Schedule | None:

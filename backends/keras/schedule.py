@@ -132,18 +132,6 @@ def _constant(value: float) -> Any:
     return tf.constant(value, dtype=DTYPE)
 
 
-class _LiveScale:
-    """A ReduceOnPlateau seen with another ``scale`` (the graph's variable
-    read), so that its own ``_eval`` formula is the one evaluated."""
-
-    def __init__(self, sched: ReduceOnPlateau, scale: Any) -> None:
-        self._sched = sched
-        self.scale = scale
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._sched, name)
-
-
 @keras.saving.register_keras_serializable(package="unisched")
 class LearningRateSchedule(keras.optimizers.schedules.LearningRateSchedule):
     """Any unisched schedule as a Keras learning-rate schedule.
@@ -200,8 +188,7 @@ class LearningRateSchedule(keras.optimizers.schedules.LearningRateSchedule):
         sched = self.schedule
         if self._scale is None:
             return sched._eval
-        view = _LiveScale(sched, scale)
-        return lambda t, o: type(sched)._eval(view, t, o)
+        return lambda t, o: sched.eval_scaled(t, o, scale)
 
     def __call__(self, step: Any) -> Any:
         now = eager_index(step, self.every, self.start)

@@ -14,6 +14,7 @@ HARNESSES = {
     "keras-eager": ("harness_keras", "KerasEagerHarness", "keras"),
     "keras-function": ("harness_keras", "KerasFunctionHarness", "keras"),
     "mxnet": ("harness_mxnet", "MXNetHarness", "mxnet"),
+    "jax": ("harness_jax", "JaxHarness", "jax"),
 }
 
 

@@ -22,7 +22,7 @@ def test_binding_a_torch_optimizer_imports_no_other_framework():
         native = torch.optim.lr_scheduler.StepLR(opt, 3, 0.5)
         print(type(sch).__module__, opt.param_groups[0]["lr"],
               us.from_native(native).to_spec())
-        print(sorted(m for m in ("tensorflow", "keras", "mxnet")
+        print(sorted(m for m in ("tensorflow", "keras", "mxnet", "jax")
                      if m in sys.modules))
     """)
     out = subprocess.run([sys.executable, "-c", code], check=True,
@@ -44,3 +44,19 @@ def test_bind_refuses_what_is_not_an_optimizer(target):
 def test_from_native_refuses_what_is_not_a_framework_scheduler(native):
     with pytest.raises(TypeError, match="scheduler"):
         us.from_native(native)
+
+
+def test_binding_an_optax_factory_imports_no_other_framework():
+    code = textwrap.dedent("""
+        import functools, sys, optax, unisched as us
+        for target in (optax.sgd, functools.partial(optax.adam, b2=0.99)):
+            adapter = us.bind("cosine(max_update=10, base_lr=0.5)", target)
+            print(type(adapter).__module__, us.from_native(adapter))
+        print(sorted(m for m in ("torch", "tensorflow", "keras", "mxnet")
+                     if m in sys.modules))
+    """)
+    out = subprocess.run([sys.executable, "-c", code], check=True,
+                         capture_output=True, text=True).stdout.splitlines()
+    assert out[:2] == ["unisched.backends.jax.adapter "
+                       "cosine(max_update=10, base_lr=0.5)"] * 2
+    assert out[2] == "[]"

@@ -15,7 +15,8 @@ import pytest
 
 import unisched.backends
 
-FRAMEWORK_MODULE = {"torch": "torch", "keras": "keras", "mxnet": "mxnet"}
+FRAMEWORK_MODULE = {"torch": "torch", "keras": "keras", "mxnet": "mxnet",
+                    "jax": "optax"}
 
 
 def _modules():
