@@ -346,6 +346,17 @@ class Binding:
         return ", ".join(parts)
 
 
+class Attributes:
+    """The contract's read-only attributes of an adapter, from the
+    :class:`Binding` it keeps in ``self._binding``."""
+
+    schedule = property(lambda self: self._binding.schedule)
+    hparams = property(lambda self: dict(self._binding.hparams))
+    multipliers = property(lambda self: self._binding.multipliers)
+    unit = property(lambda self: self._binding.unit)
+    steps_per_epoch = property(lambda self: self._binding.steps_per_epoch)
+
+
 def plateau(sched: Schedule, adapter: str) -> ReduceOnPlateau:
     """The ReduceOnPlateau an adapter's ``observe`` feeds."""
     if isinstance(sched, ReduceOnPlateau):

@@ -95,7 +95,7 @@ def _check_factory(target: Any) -> None:
                         f"{target!r}")
 
 
-class Adapter:
+class Adapter(contract.Attributes):
     """The contract's adapter over an optax factory (see the module
     docstring for how the state is tracked).  Attributes: ``tx``,
     ``state``, ``factory``, ``schedule``, ``hparams``, ``multipliers``,
@@ -126,11 +126,6 @@ class Adapter:
             self.factory, b.multipliers))(**self._fns)
         self._update = jax.jit(self.tx.update)
 
-    schedule = property(lambda self: self._binding.schedule)
-    hparams = property(lambda self: dict(self._binding.hparams))
-    multipliers = property(lambda self: self._binding.multipliers)
-    unit = property(lambda self: self._binding.unit)
-    steps_per_epoch = property(lambda self: self._binding.steps_per_epoch)
     state = property(lambda self: self._state,
                      doc="The latest optimizer state seen.")
 

@@ -20,6 +20,7 @@ from unisched import _validate as check
 from unisched.base import Schedule
 
 from .._contract import (
+    Attributes,
     MISMATCH_POLICIES,
     Binding,
     as_schedule,
@@ -76,7 +77,7 @@ def _resolve(optimizer: Any, multipliers: Any) -> list[float] | None:
     return resolve_multipliers(multipliers, [[n] for n in names])
 
 
-class KerasAdapter:
+class KerasAdapter(Attributes):
     """A schedule bound to one Keras optimizer (see :func:`bind`).
 
     ``.schedule``, ``.hparams``, ``.multipliers``, ``.unit``,
@@ -113,11 +114,7 @@ class KerasAdapter:
         optimizer._unisched_adapter = self
 
     # -- what it drives -----------------------------------------------------
-    schedule = property(lambda self: self.binding.schedule)
-    hparams = property(lambda self: dict(self.binding.hparams))
-    multipliers = property(lambda self: self.binding.multipliers)
-    unit = property(lambda self: self.binding.unit)
-    steps_per_epoch = property(lambda self: self.binding.steps_per_epoch)
+    _binding = property(lambda self: self.binding)
     optimizer = property(lambda self: self._optimizer)
 
     @property

@@ -19,7 +19,7 @@ from ._mx import (_BUFFERED, check_buffers, hook_load_states, mx,
                   spellings)
 from .checkpoint import FORMAT, Checkpointing
 
-class LRScheduler(Checkpointing, _MXLRScheduler):
+class LRScheduler(C.Attributes, Checkpointing, _MXLRScheduler):
     """A unisched schedule as an MXNet ``lr_scheduler``.
 
     MXNet calls ``lr_scheduler(num_update)`` with ``num_update = k + 1``
@@ -76,11 +76,6 @@ class LRScheduler(Checkpointing, _MXLRScheduler):
         self._cache_update, self._cache_rate = None, 0.0
 
     # -- what it drives -------------------------------------------------
-    schedule = property(lambda self: self._binding.schedule)
-    hparams = property(lambda self: dict(self._binding.hparams))
-    multipliers = property(lambda self: self._binding.multipliers)
-    unit = property(lambda self: self._binding.unit)
-    steps_per_epoch = property(lambda self: self._binding.steps_per_epoch)
 
     @property
     def updates_done(self) -> int:

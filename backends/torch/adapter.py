@@ -35,7 +35,7 @@ def _check_optimizer(obj: Any) -> None:
                         f"{type(obj).__qualname__}")
 
 
-class LRScheduler(_tl.LRScheduler):
+class LRScheduler(contract.Attributes, _tl.LRScheduler):
     """The param groups' ``lr`` (and other hyperparameters) from unisched
     schedules, in closed form.  While update ``k`` runs (``k`` =
     ``last_epoch`` = ``updates_done``), param group ``i`` holds::
@@ -139,11 +139,6 @@ class LRScheduler(_tl.LRScheduler):
         self._cache = StepCache([binding.schedule,
                                  *binding.hparams.values()])
 
-    schedule = property(lambda self: self._binding.schedule)
-    hparams = property(lambda self: dict(self._binding.hparams))
-    multipliers = property(lambda self: self._binding.multipliers)
-    unit = property(lambda self: self._binding.unit)
-    steps_per_epoch = property(lambda self: self._binding.steps_per_epoch)
     updates_done = property(lambda self: self.last_epoch,
                             doc="The position: updates (or, stepped per "
                                 "epoch, epochs) done.")
