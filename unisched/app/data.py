@@ -62,6 +62,7 @@ __all__ = [
     "download_fashion_mnist",
     "epoch_permutation",
     "iterate_batches",
+    "batch_indices",
     "load_dataset",
     "load_digits",
     "load_fashion_mnist",
@@ -449,21 +450,28 @@ def iterate_batches(x: np.ndarray, y: np.ndarray, batch_size: int, *,
     if x.shape[0] != y.shape[0]:
         raise ValueError(f"x and y must have the same length, got "
                          f"{x.shape[0]} and {y.shape[0]}")
+    return ((x[idx], y[idx]) for idx in batch_indices(
+        x.shape[0], batch_size, shuffle=shuffle, seed=seed, epoch=epoch,
+        drop_last=drop_last))
+
+
+def batch_indices(n: int, batch_size: int, *, shuffle: bool = True,
+                  seed: int = 0, epoch: int = 0, drop_last: bool = False
+                  ) -> Iterator[np.ndarray]:
+    """The sample indices of each batch :func:`iterate_batches` yields
+    (the one definition of the batch order), for a backend that gathers
+    the samples itself (into memory of its own, say).
+
+    >>> [i.tolist() for i in batch_indices(5, 2, shuffle=False)]
+    [[0, 1], [2, 3], [4]]
+    """
     batch_size = _check_int("batch_size", batch_size, 1)
     seed = _check_int("seed", seed, 0)
     epoch = _check_int("epoch", epoch, 0)
     shuffle = _check_bool("shuffle", shuffle)
     drop_last = _check_bool("drop_last", drop_last)
-    n = x.shape[0]
     order = (epoch_permutation(n, seed=seed, epoch=epoch) if shuffle
              else np.arange(n, dtype=np.int64))
     count = num_batches(n, batch_size, drop_last)
-    return _batches(x, y, order, batch_size, count)
-
-
-def _batches(x: np.ndarray, y: np.ndarray, order: np.ndarray,
-             batch_size: int, count: int
-             ) -> Iterator[tuple[np.ndarray, np.ndarray]]:
-    for b in range(count):
-        idx = order[b * batch_size:(b + 1) * batch_size]
-        yield x[idx], y[idx]
+    return (order[b * batch_size:(b + 1) * batch_size]
+            for b in range(count))
