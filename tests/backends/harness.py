@@ -29,7 +29,9 @@ every weight and reads back what each update applied from the weights
 from __future__ import annotations
 
 import abc
+import json
 import math
+import os
 from dataclasses import dataclass
 from typing import Any, Sequence
 
@@ -128,6 +130,20 @@ class Harness(abc.ABC):
         the others ignore.  ``bind_options`` hold only plain data (spec
         strings, numbers): the suite passes them to a new process as
         JSON."""
+
+    def save_spec(self, target: Any, directory: str) -> None:
+        """Write ``target.spec`` (the :meth:`make` arguments) beside a
+        checkpoint, for :meth:`remake`."""
+        with open(os.path.join(directory, "model.json"), "w") as f:
+            json.dump(target.spec, f)
+
+    def remake(self, directory: str) -> Any:
+        """A fresh :meth:`make` result like the one saved with
+        :meth:`save_spec` in ``directory``."""
+        with open(os.path.join(directory, "model.json")) as f:
+            spec = json.load(f)
+        return self.make(spec["n_groups"], optimizer=spec["optimizer"],
+                         lrs=tuple(spec["lrs"]), momentum=spec["momentum"])
 
     @abc.abstractmethod
     def natives(self) -> list[tuple[str, Any, Any]]:

@@ -32,19 +32,17 @@ absolute error of ~1e-8 is a larger share of a small rate); ``rtol``
 from __future__ import annotations
 
 import functools
-import json
 import math
-import os
 from dataclasses import dataclass
 from typing import Any
 
 import jax
 import jax.numpy as jnp
 import optax
-
-import unisched as us
 from harness import Applied, Harness
 from unisched.backends import jax as usj
+
+import unisched as us
 
 ONE_CYCLE = us.OneCycleScheduler(0.1, 30)
 COSINE = us.CosineScheduler(max_update=30, base_lr=0.1, final_lr=0.01)
@@ -175,15 +173,11 @@ class JaxHarness(Harness):
 
     def save(self, target: Model, adapter: Any, directory: str) -> None:
         usj.save(directory, adapter, params=target.params)
-        with open(os.path.join(directory, "model.json"), "w") as f:
-            json.dump(target.spec, f)
+        self.save_spec(target, directory)
 
     def restore(self, directory: str, **bind_options: Any
                 ) -> tuple[Model, Any]:
-        with open(os.path.join(directory, "model.json")) as f:
-            spec = json.load(f)
-        model = self.make(spec["n_groups"], optimizer=spec["optimizer"],
-                          lrs=tuple(spec["lrs"]), momentum=spec["momentum"])
+        model = self.remake(directory)
         adapter, _, params = usj.restore(directory, model.target,
                                          model.params, **bind_options)
         model.adapter, model.params = adapter, params

@@ -21,7 +21,6 @@ Probes, gradient 1 on element 0 of every weight:
 """
 from __future__ import annotations
 
-import json
 import math
 import os
 from dataclasses import dataclass, field
@@ -119,15 +118,11 @@ class MXNetHarness(Harness):
         mx.nd.save(os.path.join(directory, "model.params"),
                    {p.name: p.data() for p in target.params})
         target.target.save_states(os.path.join(directory, "trainer.states"))
-        with open(os.path.join(directory, "model.json"), "w") as f:
-            json.dump(target.spec, f)
+        self.save_spec(target, directory)
 
     def restore(self, directory: str, **bind_options: Any
                 ) -> tuple[Model, Any]:
-        with open(os.path.join(directory, "model.json")) as f:
-            spec = json.load(f)
-        model = self.make(spec["n_groups"], optimizer=spec["optimizer"],
-                          lrs=tuple(spec["lrs"]), momentum=spec["momentum"])
+        model = self.remake(directory)
         saved = mx.nd.load(os.path.join(directory, "model.params"))
         for p in model.params:
             p.set_data(saved[p.name])
