@@ -154,8 +154,15 @@ def cmd_train(args: argparse.Namespace) -> int:
     from .compare import plot_runs, train, write_run
     with output_set(args.out) as stage:
         data = _data(args)
-        rec = train(args.framework, parse(args.schedule), data, args.epochs,
-                    **_train_options(args))
+        if args.workers is None:
+            rec = train(args.framework, parse(args.schedule), data,
+                        args.epochs, **_train_options(args))
+        else:   # data-parallel on the framework's own engine
+            from .distributed import train as train_workers
+            rec = train_workers(args.framework, parse(args.schedule)
+                                .to_spec(), args.data, args.epochs,
+                                args.workers, limit=args.limit,
+                                **_train_options(args))
         names = [os.path.basename(p)
                  for p in write_run(rec, stage, args.framework)]
         names.append(f"{args.framework}.png")
@@ -272,6 +279,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--framework", required=True,
                    choices=["torch", "keras", "mxnet"])
     p.add_argument("--schedule", required=True, help="a schedule spec")
+    p.add_argument("--workers", type=positive_int, default=None,
+                   help="train data-parallel on N workers of the "
+                        "framework's own engine (torchrun, tf.distribute, "
+                        "MXNet's dist kvstore, JAX devices); --batch-size "
+                        "is the global batch")
     _add_training_options(p, epochs=10)
     p.set_defaults(func=cmd_train)
 
