@@ -1,10 +1,19 @@
 """PyTorch adapter: :func:`bind` implements the adapter contract
 (``backends/_contract.py``) with :class:`LRScheduler`, a real
-``torch.optim.lr_scheduler.LRScheduler`` (Lightning, Hugging Face
-``Trainer`` and hand-written loops accept it) that writes the rates in
-closed form, so resuming, jumping and re-loading are exact.  Update k
+``torch.optim.lr_scheduler.LRScheduler`` that writes the rates in closed
+form, so resuming, jumping and re-loading are exact.  Update k
 (k = 0, 1, ...) uses ``sched(k)``: PyTorch's ``last_epoch == k`` while it
-runs, ``scheduler.step()`` following ``optimizer.step()``."""
+runs, ``scheduler.step()`` following ``optimizer.step()``.
+
+Trainers that step the scheduler themselves take it as it is:
+
+- Lightning: ``return [opt], adapter.lightning_schedulers(monitor=...)``
+  from ``configure_optimizers`` (``interval='step'``; a ReduceOnPlateau
+  fed the logged ``monitor`` once per epoch through ``step(metric)``).
+- Hugging Face: ``Trainer(optimizers=(opt, adapter))``.
+
+Both step it once per optimizer update (so gradient accumulation counts
+updates) and save and load its ``state_dict`` in their checkpoints."""
 from __future__ import annotations
 
 import numbers
@@ -180,21 +189,22 @@ class LRScheduler(contract.Attributes, _tl.LRScheduler):
             for group in groups:
                 write(group, key, index, value)
 
-    def step(self, epoch: int | None = None) -> None:
+    def step(self, epoch: Any = None) -> None:
         """Advance to the next update (or epoch) and write its rate and
         hyperparameters into the param groups; call it after
-        ``optimizer.step()``.  ``epoch`` (an integer) jumps to that
-        position instead, exactly.  A metric belongs in :meth:`observe`."""
+        ``optimizer.step()``.  An integer ``epoch`` jumps to that position
+        instead, exactly.  Any other number (a float, a tensor) is a
+        metric, as for PyTorch's ``ReduceLROnPlateau.step(metrics)``:
+        :meth:`observe` it, without advancing (how Lightning feeds a
+        monitored metric, see :meth:`lightning_schedulers`)."""
         if not self.bound:
             raise RuntimeError("this LRScheduler was unbound; bind the "
                                "schedule again to drive the optimizer")
         if epoch is not None:
             if isinstance(epoch, bool) or \
                     not isinstance(epoch, numbers.Integral):
-                raise TypeError(
-                    f"step() takes an integer position (or nothing), got "
-                    f"{epoch!r} ({type(epoch).__name__}); to feed a metric "
-                    f"to a ReduceOnPlateau schedule call observe(metric)")
+                self.observe(epoch)  # TypeError unless ReduceOnPlateau
+                return
             if epoch < 0:
                 raise ValueError(f"epoch must be >= 0, got {epoch!r}")
         if self._step_count == 1 and epoch is None:
@@ -231,6 +241,27 @@ class LRScheduler(contract.Attributes, _tl.LRScheduler):
         if self.bound:
             self._apply()
         return cut
+
+    def lightning_schedulers(self, monitor: str | None = None, *,
+                             strict: bool = True) -> list[dict[str, Any]]:
+        """The scheduler configs for Lightning's ``configure_optimizers``
+        (``return [opt], adapter.lightning_schedulers(...)``): this
+        adapter stepped after every optimizer update (``interval='step'``;
+        with ``accumulate_grad_batches`` that is once per update, not per
+        batch) and, with ``monitor``, the same adapter fed the logged
+        metric ``monitor`` once per epoch, after validation
+        (``reduce_on_plateau``: Lightning calls ``step(metric)``).
+        ``strict``: Lightning's (a missing metric raises)."""
+        configs = [{"scheduler": self, "interval": "step"}]
+        if monitor is not None:
+            if not isinstance(monitor, str) or not monitor:
+                raise TypeError(f"monitor must be the name of a logged "
+                                f"metric (str), got {monitor!r}")
+            contract.plateau(self.schedule, "this LRScheduler")
+            configs.append({"scheduler": self, "interval": "epoch",
+                            "monitor": monitor, "reduce_on_plateau": True,
+                            "strict": check.boolean("strict", strict)})
+        return configs
 
     def state_dict(self) -> dict[str, Any]:
         """Plain data (``torch.load(weights_only=True)`` reads it; no code
