@@ -3,7 +3,8 @@ optimizer factory (``optax.sgd``, ``optax.adam``...), run any schedule as
 an optax schedule (:class:`OptaxSchedule`, formulas traced once in
 ``jax.numpy`` through :class:`JaxOps`), convert what converts honestly
 (:func:`from_native`) and checkpoint the optimizer state with Orbax
-(:func:`save`, :func:`restore`).
+(:func:`save`, :func:`restore`); and the chapter's LeNet in Flax
+(:func:`train_lenet`, :func:`lr_find`, :func:`fit_one_cycle`).
 
 Convention (the same in every backend): update ``k`` (optax's ``count``
 ``k``) uses ``sched(k)``.  Precision: see :mod:`.ops` (exact steps to
@@ -18,13 +19,15 @@ Convention (the same in every backend): update ``k`` (optax's ``count``
 >>> round(float(state.hyperparams["momentum"]), 6)
 0.95
 
-Importing this package imports jax, optax and orbax; ``unisched`` itself
+Importing this package imports jax, optax, orbax and flax; ``unisched`` itself
 never does.
 """
 from .adapter import STATE_FORMAT, Adapter, bind, leaf_names
+from .lenet import JaxTrainer, fit_one_cycle, lr_find, train_lenet
 from .native import from_native, restore, save
 from .ops import JaxOps, OptaxSchedule, PlateauSchedule, optax_schedule
 
 __all__ = ["Adapter", "bind", "from_native", "save", "restore",
            "JaxOps", "OptaxSchedule", "PlateauSchedule", "optax_schedule",
-           "leaf_names", "STATE_FORMAT"]
+           "leaf_names", "STATE_FORMAT", "JaxTrainer", "train_lenet",
+           "lr_find", "fit_one_cycle"]

@@ -162,6 +162,20 @@ class Adapter(contract.Attributes):
         self._state = state
         return state
 
+    def peek(self, state: Any = None) -> dict[str, Any]:
+        """The scheduled hyperparameters (optax's names) that the next
+        update from ``state`` (default: the tracked one) applies, as
+        ``inject_hyperparams`` computes them from it (its
+        ``state.hyperparams`` hold the *last* update's).  Pure: call it
+        inside a jitted step to read them out with its other results."""
+        state = self._state if state is None else state
+        out = {}
+        for name, fn in self._fns.items():
+            sched_state = state.hyperparams_states[name]
+            out[name] = fn(sched_state) if hasattr(fn, "init") else \
+                fn(sched_state.count)
+        return out
+
     def restore(self, state: Any) -> Any:
         """``state`` (e.g. restored by Orbax, or from a fresh ``init``)
         moved to the adapter's position, schedule values and plateau

@@ -26,7 +26,8 @@ from unisched.tools import LRFinderState  # noqa: E402
 
 FRAMEWORKS = [fw for fw, module in (("torch", "torch"),
                                     ("keras", "keras"),
-                                    ("mxnet", "mxnet"))
+                                    ("mxnet", "mxnet"),
+                                    ("jax", "flax"))
               if importlib.util.find_spec(module) is not None]
 BATCH = 32
 PUBLIC = ("train_lenet", "lr_find", "fit_one_cycle")

@@ -27,8 +27,10 @@ Canonical parameter layout (PyTorch's; see ``LENET_PARAM_SHAPES``):
 
 Flatten order: input feature ``i`` of ``fc1`` is the pool2 output at
 channel ``c``, row ``h``, column ``w`` with ``i = c * 25 + h * 5 + w``
-(C, H, W order, as in PyTorch and MXNet). Keras flattens (H, W, C), so its
-backend permutes the rows of the ``fc1`` kernel.
+(C, H, W order, as in PyTorch and MXNet). Keras and Flax work channels
+last and flatten (H, W, C): :func:`to_channels_last` gives their layout
+(kernels ``(kh, kw, in, out)`` and ``(in, out)``, the ``fc1`` rows
+permuted), :func:`from_channels_last` the way back.
 """
 
 from __future__ import annotations
@@ -48,6 +50,8 @@ __all__ = [
     "lenet_forward_numpy",
     "validate_lenet_params",
     "xavier_bound",
+    "to_channels_last",
+    "from_channels_last",
 ]
 
 #: Shape of one input image, (channels, height, width).
@@ -225,3 +229,60 @@ def lenet_forward_numpy(params: Mapping[str, np.ndarray],
     h = np.maximum(h @ p["fc1.weight"].T + p["fc1.bias"], 0.0)
     h = np.maximum(h @ p["fc2.weight"].T + p["fc2.bias"], 0.0)
     return h @ p["fc3.weight"].T + p["fc3.bias"]
+
+
+# pool2 output (C, H, W): the shape fc1 flattens.
+_POOL2_CHW = (16, 5, 5)
+
+
+def to_channels_last(params: Mapping[str, np.ndarray]
+                     ) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """Canonical parameters as ``layer -> (kernel, bias)`` in the layout
+    of channels-last frameworks (Keras, Flax): conv kernels
+    ``(kh, kw, in, out)``, dense kernels ``(in, out)``, and ``fc1``'s rows
+    in the (H, W, C) order in which an NHWC tensor flattens.
+
+    >>> layers = to_channels_last(init_lenet_params(0))
+    >>> layers["conv1"][0].shape, layers["fc1"][0].shape
+    ((5, 5, 1, 6), (400, 120))
+    """
+    validate_lenet_params(params)
+    out = {}
+    for layer in LENET_LAYERS:
+        w = np.asarray(params[f"{layer}.weight"], np.float32)
+        if w.ndim == 4:      # (out, in, kh, kw) -> (kh, kw, in, out)
+            kernel = w.transpose(2, 3, 1, 0)
+        elif layer == "fc1":  # columns (C, H, W) -> rows (H, W, C)
+            kernel = w.reshape(-1, *_POOL2_CHW).transpose(2, 3, 1, 0)
+            kernel = kernel.reshape(-1, w.shape[0])
+        else:
+            kernel = w.T
+        out[layer] = (np.ascontiguousarray(kernel),
+                      np.array(params[f"{layer}.bias"], np.float32))
+    return out
+
+
+def from_channels_last(layers: Mapping[str, tuple[np.ndarray, np.ndarray]]
+                       ) -> dict[str, np.ndarray]:
+    """The inverse of :func:`to_channels_last`: canonical float32 arrays.
+
+    >>> p = init_lenet_params(1)
+    >>> back = from_channels_last(to_channels_last(p))
+    >>> all(np.array_equal(back[k], p[k]) for k in p)
+    True
+    """
+    c, h, w = _POOL2_CHW
+    params = {}
+    for layer in LENET_LAYERS:
+        kernel, bias = (np.asarray(a, np.float32) for a in layers[layer])
+        if kernel.ndim == 4:
+            weight = kernel.transpose(3, 2, 0, 1)
+        elif layer == "fc1":
+            weight = kernel.reshape(h, w, c, -1).transpose(3, 2, 0, 1)
+            weight = weight.reshape(kernel.shape[1], -1)
+        else:
+            weight = kernel.T
+        params[f"{layer}.weight"] = np.ascontiguousarray(weight)
+        params[f"{layer}.bias"] = bias.copy()
+    validate_lenet_params(params)
+    return {k: params[k] for k in LENET_PARAM_SHAPES}
