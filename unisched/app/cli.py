@@ -4,6 +4,7 @@
     unisched plot SPEC [SPEC ...] --steps N -o out.png
     unisched train --framework FW --schedule SPEC --epochs N --data D
     unisched compare --frameworks torch,keras,mxnet --schedule SPEC ...
+        (both: --tensorboard DIR, one TensorBoard run per framework)
     unisched lr-find --framework FW --data D
     unisched chapter --out DIR [--data D] [--epochs N]
     unisched demo [--out DIR]               the main job: the chapter's
@@ -150,19 +151,38 @@ def _train_options(args: argparse.Namespace) -> dict:
     return options
 
 
+def _tensorboard_folder(text: str) -> str:
+    """``--tensorboard DIR``, checked before any training: a folder (or
+    a path to create) and the tensorboard package installed."""
+    from ..tools.tensorboard import require_tensorboard
+    if os.path.exists(text) and not os.path.isdir(text):
+        raise argparse.ArgumentTypeError(f"{text!r} is a file, not a "
+                                         f"folder")
+    try:
+        require_tensorboard()
+    except ImportError as err:
+        raise argparse.ArgumentTypeError(str(err)) from None
+    return text
+
+
 def cmd_train(args: argparse.Namespace) -> int:
     from .compare import plot_runs, train, write_run
+    board = None if args.tensorboard is None else os.path.join(
+        args.tensorboard, args.framework)
     with output_set(args.out) as stage:
         data = _data(args)
         if args.workers is None:
             rec = train(args.framework, parse(args.schedule), data,
-                        args.epochs, **_train_options(args))
+                        args.epochs, tensorboard=board,
+                        **_train_options(args))
         else:   # data-parallel on the framework's own engine
             from .distributed import train as train_workers
             rec = train_workers(args.framework, parse(args.schedule)
                                 .to_spec(), args.data, args.epochs,
                                 args.workers, limit=args.limit,
                                 **_train_options(args))
+            if board is not None:   # rank 0's record, after the run
+                rec.to_tensorboard(board)
         names = [os.path.basename(p)
                  for p in write_run(rec, stage, args.framework)]
         names.append(f"{args.framework}.png")
@@ -179,7 +199,8 @@ def cmd_compare(args: argparse.Namespace) -> int:
     with output_set(args.out) as stage:
         data = _data(args)
         runs = compare(frameworks, parse(args.schedule), data, args.epochs,
-                       stage, **_train_options(args))
+                       stage, tensorboard=args.tensorboard,
+                       **_train_options(args))
     with open(os.path.join(args.out, "summary.md")) as handle:
         print(handle.read())
     print(f"wrote {os.path.join(args.out, 'compare.png')} and metrics of "
@@ -231,6 +252,15 @@ def cmd_chapter(args: argparse.Namespace) -> int:
         return 1
     print(f"wrote {os.path.join(args.out, os.path.relpath(path, stage))}")
     return 0
+
+
+def _add_tensorboard_option(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--tensorboard", type=_tensorboard_folder, default=None,
+                   metavar="DIR",
+                   help="also log rates, momentum, losses and accuracies "
+                        "to TensorBoard event files in DIR/<framework> "
+                        "(one run per framework: TensorBoard overlays "
+                        "them)")
 
 
 def _add_training_options(p: argparse.ArgumentParser, epochs: int) -> None:
@@ -285,6 +315,7 @@ def build_parser() -> argparse.ArgumentParser:
                         "MXNet's dist kvstore, JAX devices); --batch-size "
                         "is the global batch")
     _add_training_options(p, epochs=10)
+    _add_tensorboard_option(p)
     p.set_defaults(func=cmd_train)
 
     p = sub.add_parser("compare", help="train one schedule in several "
@@ -292,6 +323,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--frameworks", default="torch,keras,mxnet")
     p.add_argument("--schedule", required=True, help="a schedule spec")
     _add_training_options(p, epochs=10)
+    _add_tensorboard_option(p)
     p.set_defaults(func=cmd_compare)
 
     p = sub.add_parser("lr-find", help="the learning-rate finder")

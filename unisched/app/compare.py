@@ -122,16 +122,22 @@ def plot_runs(runs: dict[str, Recorder], path: str,
 
 
 def compare(frameworks: Sequence[str] | str, sched: Any, data: Dataset,
-            num_epochs: int, out_dir: str, **options: Any
+            num_epochs: int, out_dir: str, *,
+            tensorboard: str | os.PathLike | None = None, **options: Any
             ) -> dict[str, Recorder]:
     """Train ``sched`` in each framework; write per-framework metrics,
-    ``compare.png`` and ``summary.md`` into ``out_dir``."""
+    ``compare.png`` and ``summary.md`` into ``out_dir``.  With
+    ``tensorboard``, framework ``fw`` logs into its subfolder
+    ``tensorboard/fw``, so TensorBoard overlays the runs
+    (:mod:`unisched.tools.tensorboard`)."""
     frameworks = check_frameworks(frameworks)
     runs = {}
     log = options.pop("log", print)
     for fw in frameworks:
         if log is not None:
             log(f"== {fw}")
+        if tensorboard is not None:
+            options["tensorboard"] = os.path.join(tensorboard, fw)
         runs[fw] = train(fw, sched, data, num_epochs, log=log, **options)
         write_run(runs[fw], out_dir, fw)
     spec = sched if isinstance(sched, str) else getattr(

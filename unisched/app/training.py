@@ -22,7 +22,7 @@ from ..base import Schedule
 from ..schedules import ConstantScheduler
 from ..spec import parse
 from ..tools import (LRFinderResult, LRFinderState, Recorder, lr_range,
-                     multipliers, one_cycle)
+                     multipliers, one_cycle, tensorboard as tb)
 from .data import Dataset, iterate_batches, num_batches
 from .lenet import LENET_LAYER_GROUPS
 
@@ -86,9 +86,8 @@ class Trainer(abc.ABC):
                              f"the schedule's momentum cycle)")
         self.weight_decay = check.rate("weight_decay", weight_decay)
         self.unit = check.choice("unit", unit, UNITS)
-        self.steps_per_epoch = steps_per_epoch = None \
-            if steps_per_epoch is None else check.integer(
-                "steps_per_epoch", steps_per_epoch, 1)
+        self.steps_per_epoch = steps_per_epoch = None if steps_per_epoch \
+            is None else check.integer("steps_per_epoch", steps_per_epoch, 1)
         self.multipliers = None if lr is None else tuple(
             multipliers(lr, N_GROUPS))
         # the optimizer's own rates, which a native scheduler scales
@@ -259,7 +258,7 @@ def _progress(total: int, enabled: bool | None, desc: str) -> Any:
 def fit(trainer: Trainer, data: Dataset, num_epochs: int,
         batch_size: int = 256, seed: int = 0, *,
         recorder: Recorder | None = None, max_updates: int | None = None,
-        progress: bool | None = None,
+        progress: bool | None = None, tensorboard: Any = None,
         log: Callable[[str], Any] | None = print) -> Recorder:
     """Train for ``num_epochs`` epochs and record everything.  Per
     update: the rates and momentum the optimizer applied, the batch
@@ -267,14 +266,15 @@ def fit(trainer: Trainer, data: Dataset, num_epochs: int,
     as trained), test accuracy, time; the chapter's line goes to
     ``log`` (None: silent).  Batches: ``iterate_batches(seed=seed)`` as
     in every framework.  ``recorder``: one to append to;
-    ``max_updates``: stop early; ``progress``: tqdm (None: > 50 updates).
-    """
+    ``max_updates``: stop early; ``progress``: tqdm (None: > 50 updates);
+    ``tensorboard``: a folder for TensorBoard, written every epoch."""
     num_epochs = check.integer("num_epochs", num_epochs, 1)
     batch_size = check.integer("batch_size", batch_size, 1)
     total = num_epochs * num_batches(len(data.y_train), batch_size)
     if max_updates is not None:
         total = min(total, check.integer("max_updates", max_updates, 1))
     recorder = recorder if recorder is not None else Recorder()
+    board = None if tensorboard is None else tb.TensorBoardWriter(tensorboard)
     bar = _progress(total, progress, f"{trainer.framework} training")
     step = recorder.steps[-1] + 1 if len(recorder) else 0
     record, last = recorder.record_update, step + total
@@ -306,11 +306,15 @@ def fit(trainer: Trainer, data: Dataset, num_epochs: int,
                 emit = bar.write if bar is not None and log is print \
                     else log
                 emit(recorder.summary_line())
+            if board is not None:
+                board.write(recorder)
             if step == last:
                 break
     finally:
         if bar is not None:
             bar.close()
+        if board is not None:
+            board.close(recorder)
     return recorder
 
 
@@ -368,9 +372,8 @@ def public_api(trainer_cls: type[Trainer]) -> tuple[Callable, ...]:
                     params: Mapping[str, np.ndarray] | None = None,
                     device: Any = None, recorder: Recorder | None = None,
                     max_updates: int | None = None,
-                    progress: bool | None = None,
-                    log: Callable[[str], Any] | None = print
-                    ) -> Recorder:
+                    progress: bool | None = None, tensorboard: Any = None,
+                    log: Callable[[str], Any] | None = print) -> Recorder:
         data = check_data(data)
         batch_size = check.integer("batch_size", batch_size, 1)
         trainer = trainer_cls(
@@ -380,7 +383,7 @@ def public_api(trainer_cls: type[Trainer]) -> tuple[Callable, ...]:
             params=params, seed=seed, device=device)
         return fit(trainer, data, num_epochs, batch_size, seed,
                    recorder=recorder, max_updates=max_updates,
-                   progress=progress, log=log)
+                   progress=progress, log=log, tensorboard=tensorboard)
 
     def lr_find(data: Dataset, start_lr: float = 1e-7,
                 end_lr: float = 10.0, num_it: int = 100,
@@ -404,9 +407,8 @@ def public_api(trainer_cls: type[Trainer]) -> tuple[Callable, ...]:
         num_epochs = check.integer("num_epochs", num_epochs, 1)
         batch_size = check.integer("batch_size", batch_size, 1)
         if train_options.get("unit", "step") != "step":
-            raise ValueError(f"fit_one_cycle's schedule counts updates; "
-                             f"unit must be 'step', got "
-                             f"{train_options['unit']!r}")
+            raise ValueError(f"fit_one_cycle's schedule counts updates; unit "
+                             f"must be 'step', got {train_options['unit']!r}")
         if isinstance(max_lr, (slice, list, tuple, np.ndarray)):
             if train_options.get("lr") is not None:
                 raise ValueError("give discriminative rates in max_lr or "
@@ -420,14 +422,12 @@ def public_api(trainer_cls: type[Trainer]) -> tuple[Callable, ...]:
                            num_epochs, batch_size, optimizer, seed=seed,
                            **train_options)
 
-    out = []
     for fn, doc in ((train_lenet, _TRAIN_DOC), (lr_find, _FIND_DOC),
                     (fit_one_cycle, _CYCLE_DOC)):
         fn.__module__, fn.__qualname__ = module, fn.__name__
         fn.__doc__ = doc.format(fw=fw, cls=trainer_cls.__name__,
                                 module=module)
-        out.append(fn)
-    return tuple(out)
+    return train_lenet, lr_find, fit_one_cycle
 
 
 _TRAIN_DOC = """Train the d2l chapter's LeNet in {fw} under ``sched``.
@@ -445,7 +445,7 @@ _TRAIN_DOC = """Train the d2l chapter's LeNet in {fw} under ``sched``.
         optimizer, momentum, unit, weight_decay, lr, params, device: as
             for :class:`unisched.app.training.Trainer`.
         seed: initial weights (``init_lenet_params(seed)``), batch order.
-        recorder, max_updates, progress, log: as for
+        recorder, max_updates, progress, log, tensorboard: as for
             :func:`unisched.app.training.fit`.
 
     Returns: the Recorder (per update the rates and momentum read from

@@ -7,7 +7,7 @@ import io
 import json
 import math
 import os
-from typing import Any, Mapping, Sequence
+from typing import Any, Iterator, Mapping, Sequence
 
 import numpy as np
 
@@ -158,6 +158,14 @@ class Recorder:
         return np.array([math.nan if r[name] is None else r[name]
                          for r in self._epochs], dtype=np.float64)
 
+    def iter_updates(self, start: int = 0) -> Iterator[
+            tuple[int, list[float], float | None, float | None]]:
+        """``(step, rates, momentum, loss)`` of each update from the
+        ``start``-th recorded on (None: not recorded)."""
+        return ((s, list(r), m, v) for s, r, m, v in zip(
+            self._steps[start:], self._lrs[start:], self._moms[start:],
+            self._losses[start:]))
+
     def summary_line(self, epoch: int | None = None) -> str:
         """The chapter's progress line for ``epoch`` (default: the last
         one), e.g. ``'epoch 3: train loss 0.512, train acc 0.812, test
@@ -228,6 +236,15 @@ class Recorder:
             write_text(path, text + "\n")
         return text
 
+    def to_tensorboard(self, logdir: str | os.PathLike) -> str:
+        """Write every update and epoch as TensorBoard event files in
+        ``logdir`` (tags: :mod:`unisched.tools.tensorboard`); returns
+        ``logdir``.  Needs the ``tensorboard`` package."""
+        from .tensorboard import TensorBoardWriter
+        with TensorBoardWriter(logdir) as board:
+            board.write(self)
+        return board.logdir
+
     @classmethod
     def from_json(cls, path: str | os.PathLike) -> "Recorder":
         """Read a file written by :meth:`to_json`."""
@@ -239,8 +256,7 @@ class Recorder:
         lr_cols = ["lr"] if groups == 1 else [f"lr_{i}"
                                              for i in range(groups)]
         header = ["step", *lr_cols, "momentum", "loss"]
-        rows = [[s, *r, m, v] for s, r, m, v in
-                zip(self._steps, self._lrs, self._moms, self._losses)]
+        rows = [[s, *r, m, v] for s, r, m, v in self.iter_updates()]
         return header, rows
 
     def _epoch_rows(self) -> tuple[list[str], list[list[Any]]]:
