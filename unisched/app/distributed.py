@@ -210,9 +210,13 @@ def _end(proc: subprocess.Popen) -> None:
             os.killpg(proc.pid, sig)
         with contextlib.suppress(subprocess.TimeoutExpired):
             proc.wait(wait)
-    # the group may outlive its leader (a torchrun child): end it too
+    # the group may outlive its leader (a torchrun child): end it too,
+    # and wait (5 s at most) until its last process has gone
+    deadline = time.monotonic() + 5.0
     with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(proc.pid, signal.SIGKILL)
+        while time.monotonic() < deadline:
+            os.killpg(proc.pid, signal.SIGKILL)
+            time.sleep(0.05)
 
 
 def _tail(path: str, lines: int = 25) -> str:
