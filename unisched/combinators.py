@@ -3,17 +3,19 @@
 ``warmup`` puts a ramp in front of any schedule, ``join`` runs schedules
 one after another (each later piece sees ``step - boundary``),
 ``epochwise`` holds a schedule constant within each epoch, ``shift``
-starts a schedule some updates in, ``scale``, ``multiply`` and
-``floor`` transform values.  Momentum cycles follow their schedule through
-each combinator.
+starts a schedule some updates in, ``reverse`` plays one backwards,
+``scale``, ``multiply`` and ``floor`` transform values.  Momentum cycles
+follow their schedule through each combinator.
 """
 from __future__ import annotations
 
+import math
 from typing import Sequence
 
 from . import _validate as check
 from .base import Schedule, register
-from .schedules import WARMUP_MODES, piecewise, warmup_ramp
+from .schedules import (WARMUP_MODES, increasing_lengths, length,
+                        piecewise, warmup_ramp)
 
 
 def _schedule(name: str, value) -> Schedule:
@@ -36,7 +38,8 @@ class Warmup(Schedule):
                  = schedule(step - warmup_steps)  otherwise
 
     The wrapped schedule starts from its own step 0 after the warmup, and
-    the linear ramp ends where it starts.
+    the ramp ends where it starts; ``'cosine'`` and ``'1-sqrt'`` shape it
+    as :data:`unisched.schedules.WARMUP_MODES` says.
 
     >>> from unisched import CosineScheduler
     >>> s = Warmup(CosineScheduler(10, base_lr=1.0), warmup_steps=4)
@@ -81,7 +84,10 @@ class Warmup(Schedule):
 class Join(Schedule):
     """Run ``schedules[i]`` from ``boundaries[i-1]`` to ``boundaries[i]``;
     each piece sees ``step - boundaries[i-1]`` (optax's
-    ``join_schedules``).
+    ``join_schedules``).  A boundary may be fractional (fastai's
+    ``combine_scheds`` puts its phases at fractions of the run): the
+    piece starts at the first update at or after it, seeing the
+    fractional offset.
 
     >>> from unisched import ConstantScheduler as C
     >>> s = Join([C(1.0), C(0.5)], boundaries=[3])
@@ -99,7 +105,7 @@ class Join(Schedule):
                             f"got {schedules!r}")
         schedules = [_schedule(f"schedules[{i}]", s)
                      for i, s in enumerate(schedules)]
-        boundaries = check.increasing_ints("boundaries", boundaries, 1)
+        boundaries = increasing_lengths("boundaries", boundaries)
         schedules = check.pieces("schedules", schedules, boundaries)
         super().__init__(schedules=schedules, boundaries=boundaries)
 
@@ -122,7 +128,8 @@ class Join(Schedule):
 
     def default_horizon(self) -> int | None:
         last = self.schedules[-1].default_horizon()
-        return None if last is None else self.boundaries[-1] + last
+        return None if last is None \
+            else math.ceil(self.boundaries[-1]) + last
 
 
 @register
@@ -290,6 +297,43 @@ class Shift(Schedule):
         return None if inner is None else max(inner - self.steps, 1)
 
 
+@register
+class Reverse(Schedule):
+    """``schedule`` played backwards over ``steps`` updates::
+
+        lr(step) = schedule(max(steps - step, 0))
+
+    from ``schedule(steps)`` at step 0 to ``schedule(0)`` at ``steps``,
+    held from there on.  A decay reversed is a rise of the mirrored
+    shape: fastai's ``SchedPoly(start, end, power)`` over ``n`` updates,
+    ``start + (end - start) * (step / n) ** power``, is
+    ``reverse(poly(max_update=n, base_lr=end, pwr=power,
+    final_lr=start), n)``.  ``steps`` may be fractional.
+
+    >>> from unisched import PolyScheduler
+    >>> s = Reverse(PolyScheduler(4, base_lr=1.0, pwr=2), 4)
+    >>> [s(k) for k in range(6)]
+    [0.0, 0.0625, 0.25, 0.5625, 1.0, 1.0]
+    """
+
+    name = "reverse"
+
+    def __init__(self, schedule: Schedule, steps: float) -> None:
+        super().__init__(schedule=_schedule("schedule", schedule),
+                         steps=length("steps", steps))
+
+    def _eval(self, t, ops):
+        return self.schedule._eval(ops.maximum(self.steps - t, 0.0), ops)
+
+    @property
+    def momentum(self) -> Schedule | None:
+        inner = self.schedule.momentum
+        return None if inner is None else Reverse(inner, self.steps)
+
+    def default_horizon(self) -> int:
+        return math.ceil(self.steps) + 1
+
+
 def warmup(schedule: Schedule, warmup_steps: int,
            warmup_begin_lr: float = 0.0,
            warmup_mode: str = "linear") -> Warmup:
@@ -310,6 +354,11 @@ def epochwise(schedule: Schedule, steps_per_epoch: int) -> Epochwise:
 def shift(schedule: Schedule, steps: int) -> Shift:
     """Start ``steps`` updates into ``schedule``."""
     return Shift(schedule, steps)
+
+
+def reverse(schedule: Schedule, steps: float) -> Reverse:
+    """Play ``schedule`` backwards over ``steps`` updates."""
+    return Reverse(schedule, steps)
 
 
 def scale(schedule: Schedule, factor: float) -> Scale:

@@ -8,6 +8,7 @@ import math
 
 from . import _validate as check
 from .base import Schedule, register
+from .schedules import cosine_wave
 
 
 class _MomentumCycle(Schedule):
@@ -349,11 +350,15 @@ class WarmupStableDecayScheduler(Schedule):
 
         lr = base_lr * step / warmup_steps            step < W
            = base_lr                                  W <= step < W + S
-           = final_lr + (base_lr - final_lr) * d(p)   then, p in [0, 1]
+           = final_lr + (base_lr - final_lr) * d(p)   then, p in [0, 1)
+           = final_lr                                 from W + S + D on
 
     with ``p = (step - W - S) / decay_steps`` and ``d(p)`` one of
-    ``1 - p`` (``'linear'``), ``(1 + cos(pi p)) / 2`` (``'cosine'``),
-    ``1 - sqrt(p)`` (``'1-sqrt'``); ``final_lr`` after the decay.
+    ``1 - p`` (``'linear'``), ``(1 + cos(pi cycles p)) / 2``
+    (``'cosine'``; ``cycles`` falls and rises, 1 by default, as in
+    :class:`unisched.CosineScheduler`), ``1 - sqrt(p)`` (``'1-sqrt'``).
+    For a warmup of another shape or from another rate, put
+    :func:`unisched.warmup` in front of ``warmup_steps=0``.
 
     >>> s = WarmupStableDecayScheduler(1.0, 2, 3, 4, final_lr=0.2)
     >>> s(1), s(4), round(s(7), 12), s(9)
@@ -364,29 +369,45 @@ class WarmupStableDecayScheduler(Schedule):
 
     def __init__(self, base_lr: float, warmup_steps: int, stable_steps: int,
                  decay_steps: int, final_lr: float = 0.0,
-                 decay: str = "linear") -> None:
+                 decay: str = "linear", cycles: float = 1.0) -> None:
+        decay = check.choice("decay", decay, DECAY_SHAPES)
+        cycles = check.rate("cycles", cycles)
+        if cycles != 1.0 and decay != "cosine":
+            raise ValueError(f"cycles shapes the cosine decay only; with "
+                             f"decay={decay!r} it must be 1, got "
+                             f"{cycles!r}")
         super().__init__(
             base_lr=check.rate("base_lr", base_lr),
             warmup_steps=check.integer("warmup_steps", warmup_steps),
             stable_steps=check.integer("stable_steps", stable_steps),
             decay_steps=check.integer("decay_steps", decay_steps, 1),
             final_lr=check.rate("final_lr", final_lr),
-            decay=check.choice("decay", decay, DECAY_SHAPES))
+            decay=decay, cycles=cycles)
 
     def _eval(self, t, ops):
         w, base = self.warmup_steps, self.base_lr
-        p = ops.clip((t - w - self.stable_steps) / self.decay_steps,
-                     0.0, 1.0)
+        start = w + self.stable_steps
+        p = ops.clip((t - start) / self.decay_steps, 0.0, 1.0)
         if self.decay == "linear":
             d = 1.0 - p
         elif self.decay == "cosine":
-            d = (1.0 + ops.cos(math.pi * p)) / 2.0
+            d = cosine_wave(p, ops, self.cycles)
         else:
             d = 1.0 - ops.sqrt(p)
         out = self.final_lr + (base - self.final_lr) * d
+        if self.cycles != 1.0:
+            # other cycles need not end at final_lr
+            out = ops.where(t >= start + self.decay_steps,
+                            self.final_lr + 0.0 * t, out)
         if w:
             out = ops.where(t < w, base * (t / w), out)
         return out
 
     def default_horizon(self) -> int:
         return self.warmup_steps + self.stable_steps + self.decay_steps + 1
+
+
+# The named presets (unisched.presets: hf_cosine, ...) register their spec
+# names when imported; this, the last schedule module ``import unisched``
+# loads, imports them so that parse() and from_config() know the names.
+from . import presets as _presets  # noqa: E402,F401  (registration)

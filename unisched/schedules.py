@@ -5,17 +5,67 @@ starts from, ``final_lr`` the rate it ends at, ``max_update`` the step at
 which the decay reaches ``final_lr``, ``step`` a period in updates,
 ``factor`` a multiplier applied per period, ``warmup_steps`` /
 ``warmup_begin_lr`` / ``warmup_mode`` MXNet's built-in warmup.  All lengths
-are in updates (optimizer steps).
+are in updates (optimizer steps).  A length that places a phase boundary
+(``max_update`` of the cosine and polynomial decays, the period ``step``
+of the exponential and inverse-time decays, :func:`unisched.join`'s
+boundaries) may be fractional: fastai sets its phases at a fraction of
+the run (``pct_start * total``), which need not fall on an update.  The
+schedule is still called at whole updates only.
 """
 from __future__ import annotations
 
 import math
-from typing import Sequence
+from typing import Any, Iterable, Sequence
 
 from . import _validate as check
 from .base import Schedule, register
 
-WARMUP_MODES = ("linear", "constant")
+#: the warmup shapes: the fraction ``q = step / warmup_steps`` of the ramp
+#: becomes ``q`` (linear), ``(1 - cos(pi q)) / 2`` (cosine),
+#: ``1 - sqrt(1 - q)`` (1-sqrt, Hugging Face's WSD) or 0 (constant)
+WARMUP_MODES = ("linear", "constant", "cosine", "1-sqrt")
+
+
+def length(name: str, value: Any) -> int | float:
+    """A length in updates that may be fractional: a finite real > 0
+    below 2**53 (an integral value comes back as an ``int``, so that
+    ``20.0`` and ``20`` make equal schedules)."""
+    number = check.real(name, value)
+    if number <= 0:
+        raise ValueError(f"{name} must be > 0, got {value!r}")
+    if number >= check.MAX_STEP:
+        raise ValueError(f"{name} must be < 2**53, got {number!r}")
+    return int(number) if number.is_integer() else number
+
+
+def increasing_lengths(name: str, value: Any) -> list[int | float]:
+    """A non-empty, strictly increasing list of :func:`length` values."""
+    if isinstance(value, (str, bytes)) or not isinstance(value, Iterable):
+        raise TypeError(f"{name} must be a list of numbers, got {value!r}")
+    items = [length(f"{name}[{i}]", v) for i, v in enumerate(value)]
+    if not items:
+        raise ValueError(f"{name} must not be empty, got {value!r}")
+    for i in range(1, len(items)):
+        if items[i] <= items[i - 1]:
+            raise ValueError(f"{name} must be strictly increasing, got "
+                             f"{items!r} ({name}[{i}]={items[i]} <= "
+                             f"{name}[{i - 1}]={items[i - 1]})")
+    return items
+
+
+def cosine_wave(p, ops, cycles: float = 1.0, restarts: bool = False,
+                bounded: bool = True):
+    """``(1 + cos(pi x)) / 2`` at ``x = cycles * p`` half-periods: 1 at
+    ``p = 0``, 0 where ``x`` is odd.  With ``restarts`` each half-period
+    falls from 1 to 0 and jumps back (``x`` taken modulo 1: Hugging
+    Face's hard restarts).  Unless it is one half cosine over a
+    ``bounded`` ``p`` in [0, 1], ``x`` is reduced before the cosine, so
+    that no value depends on how a library reduces huge arguments."""
+    if cycles == 1.0 and not restarts and bounded:
+        return (1.0 + ops.cos(math.pi * p)) / 2.0
+    x = cycles * p
+    x = x - ops.floor(x) if restarts else x - 2.0 * ops.floor(x / 2.0)
+    return (1.0 + ops.cos(math.pi * x)) / 2.0
 
 
 class _MXNetWarmup(Schedule):
@@ -44,13 +94,19 @@ class _MXNetWarmup(Schedule):
 def warmup_ramp(t, ops, after, steps: int, begin: float, end: float,
                 mode: str):
     """``after`` from step ``steps`` on; before it ``begin`` rising
-    linearly towards ``end`` (``'linear'``) or held (``'constant'``).
-    The one warmup formula, for MXNet's built-in warmups and
-    :func:`unisched.warmup`."""
+    towards ``end`` in the shape ``mode`` (:data:`WARMUP_MODES`), or held
+    at ``begin`` (``'constant'``).  The one warmup formula, for MXNet's
+    built-in warmups and :func:`unisched.warmup`."""
     if mode == "linear":
         ramp = begin + (end - begin) * (t / steps)
-    else:
+    elif mode == "constant":
         ramp = begin + 0.0 * t
+    else:
+        # clipped: the branch not taken must stay finite (sqrt of < 0)
+        q = ops.clip(t / steps, 0.0, 1.0)
+        shape = (1.0 - ops.cos(math.pi * q)) / 2.0 if mode == "cosine" \
+            else 1.0 - ops.sqrt(1.0 - q)
+        ramp = begin + (end - begin) * shape
     return ops.where(t < steps, ramp, after)
 
 
@@ -172,7 +228,7 @@ class _Annealed(_MXNetWarmup):
 
     def _check(self, max_update, base_lr, final_lr, warmup_steps,
                warmup_begin_lr, warmup_mode) -> dict:
-        max_update = check.integer("max_update", max_update, 1)
+        max_update = length("max_update", max_update)
         base_lr = check.rate("base_lr", base_lr)
         warmup = self._check_warmup(base_lr, warmup_steps, warmup_begin_lr,
                                     warmup_mode)
@@ -184,15 +240,17 @@ class _Annealed(_MXNetWarmup):
                     warmup_steps=warmup[0], warmup_begin_lr=warmup[1],
                     warmup_mode=warmup[2])
 
-    def _progress(self, t, ops):
-        """Fraction of the decay done, clipped to [0, 1]."""
+    def _progress(self, t, ops, clip: bool = True):
+        """Fraction of the decay done, clipped to [0, 1] (or only from
+        below, for a decay that goes on past ``max_update``)."""
         span = self.max_update - self.warmup_steps
         if span == 0:
             return 1.0 + 0.0 * t
-        return ops.clip((t - self.warmup_steps) / span, 0.0, 1.0)
+        p = (t - self.warmup_steps) / span
+        return ops.clip(p, 0.0, 1.0) if clip else ops.maximum(p, 0.0)
 
     def default_horizon(self) -> int:
-        return self.max_update + 1
+        return math.ceil(self.max_update) + 1
 
 
 @register
@@ -204,7 +262,11 @@ class PolyScheduler(_Annealed):
                         / (max_update - warmup_steps), 0, 1)
         lr(step) = final_lr + (base_lr - final_lr) * (1 - p) ** pwr
 
-    pinned at ``final_lr`` from ``max_update`` on.
+    pinned at ``final_lr`` from ``max_update`` on.  fastai's
+    ``SchedLin(start, end)`` over ``n`` updates is ``PolyScheduler(n,
+    start, pwr=1, final_lr=end)``; its ``SchedPoly(start, end, power)``,
+    ``start + (end - start) * p ** power``, is this decay played
+    backwards: ``reverse(PolyScheduler(n, end, power, start), n)``.
 
     >>> PolyScheduler(max_update=10, base_lr=1.0, pwr=2)(5)
     0.25
@@ -212,7 +274,7 @@ class PolyScheduler(_Annealed):
 
     name = "poly"
 
-    def __init__(self, max_update: int, base_lr: float = 0.01,
+    def __init__(self, max_update: float, base_lr: float = 0.01,
                  pwr: float = 2, final_lr: float = 0.0,
                  warmup_steps: int = 0, warmup_begin_lr: float = 0.0,
                  warmup_mode: str = "linear") -> None:
@@ -231,34 +293,67 @@ class PolyScheduler(_Annealed):
 
 @register
 class CosineScheduler(_Annealed):
-    """Half-cosine decay from ``base_lr`` to ``final_lr`` (MXNet's
-    ``CosineScheduler``, the d2l chapter's formula)::
+    """Cosine decay from ``base_lr`` to ``final_lr`` (MXNet's
+    ``CosineScheduler``, the d2l chapter's formula, by default)::
 
-        lr(step) = final_lr + (base_lr - final_lr) * (1 + cos(pi p)) / 2
+        lr(step) = final_lr + (base_lr - final_lr) * (1 + cos(pi x)) / 2
 
-    with ``p`` as in :class:`PolyScheduler`; pinned at ``final_lr`` from
-    ``max_update`` on.
+    with ``x = cycles * p`` and ``p`` as in :class:`PolyScheduler`.
+
+    ``cycles`` is the number of times the rate falls from ``base_lr`` to
+    ``final_lr`` between ``warmup_steps`` and ``max_update`` (a real >=
+    0; 1 is the half cosine).  The wave turns back up smoothly after each
+    fall, or with ``restarts=True`` jumps back to ``base_lr`` (SGDR with
+    cycles of ``(max_update - warmup_steps) / cycles`` updates, a whole
+    number or not).  From ``max_update`` on the rate is ``final_lr``;
+    with ``periodic=True`` the wave goes on instead (PyTorch's
+    ``CosineAnnealingLR`` and Hugging Face's cosine schedules rise again
+    after their end).  Hugging Face's ``num_cycles`` counts full periods
+    for its smooth cosines (``cycles = 2 * num_cycles``) and falls for its
+    hard restarts (``cycles = num_cycles``).
 
     >>> s = CosineScheduler(max_update=20, base_lr=0.3, final_lr=0.01)
     >>> s(0), s(20), s(100)
     (0.3, 0.01, 0.01)
+    >>> s = CosineScheduler(max_update=4, base_lr=1.0, periodic=True)
+    >>> s(4), round(s(6), 12), s(8)
+    (0.0, 0.5, 1.0)
+    >>> s = CosineScheduler(max_update=4, base_lr=1.0, cycles=2,
+    ...                     restarts=True)
+    >>> s(1), s(2), s(4)
+    (0.5, 1.0, 0.0)
     """
 
     name = "cosine"
 
-    def __init__(self, max_update: int, base_lr: float = 0.01,
+    def __init__(self, max_update: float, base_lr: float = 0.01,
                  final_lr: float = 0.0, warmup_steps: int = 0,
                  warmup_begin_lr: float = 0.0,
-                 warmup_mode: str = "linear") -> None:
-        super().__init__(**self._check(max_update, base_lr, final_lr,
-                                       warmup_steps, warmup_begin_lr,
-                                       warmup_mode))
+                 warmup_mode: str = "linear", cycles: float = 1.0,
+                 restarts: bool = False, periodic: bool = False) -> None:
+        args = self._check(max_update, base_lr, final_lr, warmup_steps,
+                           warmup_begin_lr, warmup_mode)
+        periodic = check.boolean("periodic", periodic)
+        if periodic and args["warmup_steps"] == args["max_update"]:
+            raise ValueError(f"periodic=True needs max_update > "
+                             f"warmup_steps (the period), got max_update="
+                             f"{args['max_update']} == warmup_steps")
+        super().__init__(**args, cycles=check.rate("cycles", cycles),
+                         restarts=check.boolean("restarts", restarts),
+                         periodic=periodic)
 
     def _eval(self, t, ops):
-        p = self._progress(t, ops)
+        p = self._progress(t, ops, clip=not self.periodic)
         after = self.final_lr + (self.base_lr - self.final_lr) \
-            * (1.0 + ops.cos(math.pi * p)) / 2.0
+            * cosine_wave(p, ops, self.cycles, self.restarts,
+                          bounded=not self.periodic)
+        if not self.periodic and (self.cycles != 1.0 or self.restarts):
+            # the wave need not end at final_lr (2 cycles end at base_lr)
+            after = ops.where(p >= 1.0, self.final_lr + 0.0 * t, after)
         return self._with_warmup(t, ops, after)
+
+    def default_horizon(self) -> int | None:
+        return None if self.periodic else super().default_horizon()
 
 
 class _PeriodDecay(Schedule):
@@ -268,11 +363,11 @@ class _PeriodDecay(Schedule):
 
     _factor_check = staticmethod(check.rate)
 
-    def __init__(self, base_lr: float, factor: float, step: int = 1,
+    def __init__(self, base_lr: float, factor: float, step: float = 1,
                  staircase: bool = False) -> None:
         super().__init__(base_lr=check.rate("base_lr", base_lr),
                          factor=self._factor_check("factor", factor),
-                         step=check.integer("step", step, 1),
+                         step=length("step", step),
                          staircase=check.boolean("staircase", staircase))
 
     def _periods(self, t, ops):
@@ -286,6 +381,8 @@ class ExponentialScheduler(_PeriodDecay):
     ``ExponentialDecay``); with ``staircase`` the exponent is floored.
     ``step=1`` is PyTorch's ``ExponentialLR``; staircase is ``StepLR``.
     ``factor > 1`` grows the rate (the learning-rate finder's sweep).
+    fastai's ``SchedExp(start, end)`` over ``n`` updates is
+    ``ExponentialScheduler(start, end / start, step=n)``.
 
     >>> ExponentialScheduler(1.0, factor=0.5, step=2)(3)
     0.3535533905932738

@@ -133,14 +133,10 @@ def _cosine_annealing_lr(obj, horizon: int | None) -> Schedule:
     eta = float(obj.eta_min)
     if eta < 0:
         raise ValueError(f"{_name(obj)}: eta_min must be >= 0, got {eta}")
-    down = unisched.CosineScheduler(t_max, base_lr=base, final_lr=eta)
-    if horizon is None or horizon <= t_max + 1:
-        return down
-    up = unisched.CosineScheduler(t_max, base_lr=eta, final_lr=base)
-    pieces = -(-(horizon - 1) // t_max)  # pieces covering 0..horizon-1
-    return unisched.join([down if i % 2 == 0 else up
-                          for i in range(pieces)],
-                         [t_max * i for i in range(1, pieces)])
+    # within T_max + 1 updates the pinned decay reads as d2l's cosine
+    periodic = horizon is not None and horizon > t_max + 1
+    return unisched.CosineScheduler(t_max, base_lr=base, final_lr=eta,
+                                    periodic=periodic)
 
 
 def _polynomial_lr(obj) -> Schedule:
@@ -272,6 +268,12 @@ def _warm_restarts(obj) -> Schedule:
                                             1)))})
 
 
+def _lambda_lr(obj) -> Schedule:
+    # imported on use: the transformers table needs native._one
+    from .hf import lambda_lr
+    return lambda_lr(obj)
+
+
 _CONVERTERS = {
     _tl.StepLR: _step_lr, _tl.MultiStepLR: _multi_step_lr,
     _tl.ExponentialLR: _exponential_lr,
@@ -279,6 +281,7 @@ _CONVERTERS = {
     _tl.ConstantLR: _constant_lr, _tl.CyclicLR: _cyclic_lr,
     _tl.OneCycleLR: _one_cycle_lr,
     _tl.CosineAnnealingWarmRestarts: _warm_restarts,
+    _tl.LambdaLR: _lambda_lr,
 }
 
 
@@ -308,11 +311,13 @@ def from_native(obj: Any, *, horizon: int | None = None) -> Schedule:
     CyclicLR                        CyclicScheduler (incl. momentum)
     OneCycleLR                      OneCycleScheduler(style='torch')
     CosineAnnealingWarmRestarts     CosineRestartsScheduler
+    LambdaLR of transformers        its named schedule (``hf_cosine``...,
+                                    :mod:`.hf`)
     LRScheduler (this module's)     its schedule
     ==============================  =======================================
 
-    Types are matched exactly: other classes (``LambdaLR``,
-    ``ReduceLROnPlateau``, subclasses of the above) raise ``TypeError``
+    Types are matched exactly: other classes (``ReduceLROnPlateau``,
+    subclasses of the above) raise ``TypeError``
     listing the supported ones; ``SequentialLR`` / ``ChainedScheduler``
     convert where :data:`.composite.COMPOSITE` has a converter.  What a
     supported type holds but no schedule can express raises
@@ -320,13 +325,16 @@ def from_native(obj: Any, *, horizon: int | None = None) -> Schedule:
     groups with different base rates (the message gives the
     multipliers), ``CyclicLR`` with a custom ``scale_fn``, non-integer
     step sizes, a value the unisched schedule refuses (say
-    ``CyclicLR(max_momentum=5)``).
+    ``CyclicLR(max_momentum=5)``), a ``LambdaLR`` whose ``lr_lambda`` is
+    not one of ``transformers``' schedule functions (code that would have
+    to run to be read).
 
     ``CosineAnnealingLR`` equals ``CosineScheduler(T_max, base, eta_min)``
     for ``k <= T_max``; after ``T_max`` PyTorch's rate rises again
     (period ``2 T_max``) while ``CosineScheduler`` stays at ``eta_min``.
-    Pass ``horizon`` (a number of updates) to get a ``join`` of falling
-    and rising half-cosines equal to PyTorch on ``0 .. horizon - 1``.
+    Pass ``horizon`` (a number of updates) past ``T_max + 1`` to get
+    ``CosineScheduler(..., periodic=True)``, equal to PyTorch at every
+    update.
     ``OneCycleLR`` is equal on the ``total_steps`` updates it allows
     (PyTorch raises after that).  ``CyclicLR`` / ``OneCycleLR`` carry
     their momentum behaviour: with ``cycle_momentum=True`` the result's

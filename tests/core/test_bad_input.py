@@ -15,6 +15,8 @@ import numpy as np
 import pytest
 
 import unisched as us
+from unisched import presets as P
+from unisched.combinators import Reverse
 
 NAN, INF = float("nan"), float("inf")
 
@@ -159,8 +161,35 @@ LENGTHS = [
          ValueError, "max_update", "0"),
     case("cosine-max_update-negative", lambda: us.CosineScheduler(-5),
          ValueError, "max_update", "-5"),
-    case("cosine-max_update-fraction", lambda: us.CosineScheduler(20.5),
-         ValueError, "max_update", "20.5"),
+    case("cosine-max_update-inf", lambda: us.CosineScheduler(INF),
+         ValueError, "max_update", "inf"),
+    case("cosine-max_update-beyond-2**53",
+         lambda: us.CosineScheduler(2.0 ** 53),
+         ValueError, "max_update", "2**53", "9007199254740992.0"),
+    case("cosine-cycles-negative",
+         lambda: us.CosineScheduler(10, cycles=-1),
+         ValueError, "cycles", "-1"),
+    case("cosine-cycles-string",
+         lambda: us.CosineScheduler(10, cycles="2"),
+         TypeError, "cycles", "'2'"),
+    case("exponential-step-negative-fraction",
+         lambda: us.ExponentialScheduler(1.0, 0.5, step=-0.5),
+         ValueError, "step", "-0.5"),
+    case("join-boundary-negative-fraction",
+         lambda: us.join([C(), C()], [-0.5]),
+         ValueError, "boundaries[0]", "-0.5"),
+    case("join-boundary-bool", lambda: us.join([C(), C()], [True]),
+         TypeError, "boundaries[0]", "True"),
+    case("reverse-steps-zero", lambda: Reverse(C(), 0),
+         ValueError, "steps", "0"),
+    case("reverse-steps-nan", lambda: Reverse(C(), NAN),
+         ValueError, "steps", "nan"),
+    case("reverse-steps-bool", lambda: Reverse(C(), True),
+         TypeError, "steps", "True"),
+    case("warmup_stable_decay-cycles-negative",
+         lambda: us.WarmupStableDecayScheduler(1.0, 2, 3, 4, decay="cosine",
+                                               cycles=-2.0),
+         ValueError, "cycles", "-2.0"),
     case("cosine-max_update-bool", lambda: us.CosineScheduler(True),
          TypeError, "max_update", "True"),
     case("cosine-max_update-string", lambda: us.CosineScheduler("20"),
@@ -298,6 +327,15 @@ RELATIONS = [
     case("join-boundaries-equal",
          lambda: us.join([C(), C(), C()], [4, 4]),
          ValueError, "boundaries", "[4, 4]"),
+    case("join-boundaries-decreasing-fractions",
+         lambda: us.join([C(), C(), C()], [4.5, 4.25]),
+         ValueError, "boundaries", "[4.5, 4.25]"),
+    case("cosine-periodic-without-a-decay",
+         lambda: us.CosineScheduler(10, warmup_steps=10, periodic=True),
+         ValueError, "periodic", "max_update=10"),
+    case("warmup_stable_decay-cycles-of-a-linear-decay",
+         lambda: us.WarmupStableDecayScheduler(1.0, 2, 3, 4, cycles=2),
+         ValueError, "cycles", "'linear'", "2"),
     case("join-boundary-zero", lambda: us.join([C(), C()], [0]),
          ValueError, "boundaries[0]", "0"),
     case("join-boundaries-empty", lambda: us.join([C()], []),
@@ -386,8 +424,14 @@ FACTORS = [
 
 CHOICES = [
     case("factor-warmup_mode",
-         lambda: us.FactorScheduler(10, 0.5, warmup_mode="cosine"),
-         ValueError, "warmup_mode", "'cosine'"),
+         lambda: us.FactorScheduler(10, 0.5, warmup_mode="cos"),
+         ValueError, "warmup_mode", "'cos'"),
+    case("cosine-restarts-int",
+         lambda: us.CosineScheduler(10, restarts=1),
+         TypeError, "restarts", "1"),
+    case("cosine-periodic-string",
+         lambda: us.CosineScheduler(10, periodic="yes"),
+         TypeError, "periodic", "'yes'"),
     case("cosine-warmup_mode",
          lambda: us.CosineScheduler(10, warmup_mode="Linear"),
          ValueError, "warmup_mode", "'Linear'"),
@@ -456,6 +500,84 @@ WRAPPING = [
     case("plateau-of-plateau",
          lambda: us.ReduceOnPlateau(us.ReduceOnPlateau(0.1)),
          TypeError, "schedule", "stateless", "ReduceOnPlateau("),
+    case("reverse-number", lambda: Reverse(0.1, 3),
+         TypeError, "schedule", "0.1"),
+    case("reverse-stateful", lambda: Reverse(us.ReduceOnPlateau(0.1), 3),
+         TypeError, "schedule", "stateless", "ReduceOnPlateau("),
+]
+
+
+# -- Hugging Face's named schedules: its argument names ----------------------
+
+HF = [
+    case("hf_linear-num_warmup_steps-negative",
+         lambda: P.HFLinear(0.1, -1, 10),
+         ValueError, "num_warmup_steps", "-1"),
+    case("hf_linear-num_training_steps-fraction",
+         lambda: P.HFLinear(0.1, 1, 10.5),
+         ValueError, "num_training_steps", "10.5"),
+    case("hf_linear-base_lr-negative", lambda: P.HFLinear(-0.1, 1, 10),
+         ValueError, "base_lr", "-0.1"),
+    case("hf_cosine-num_cycles-negative",
+         lambda: P.HFCosine(0.1, 1, 10, num_cycles=-0.5),
+         ValueError, "num_cycles", "-0.5"),
+    case("hf_cosine-num_cycles-none",
+         lambda: P.HFCosine(0.1, 1, 10, num_cycles=None),
+         TypeError, "num_cycles", "None"),
+    case("hf_cosine_with_restarts-num_cycles-string",
+         lambda: P.HFCosineWithRestarts(0.1, 1, 10, num_cycles="2"),
+         TypeError, "num_cycles", "'2'"),
+    case("hf_cosine_with_min_lr-neither",
+         lambda: P.HFCosineWithMinLR(0.1, 1, 10),
+         ValueError, "min_lr", "min_lr_rate", "None"),
+    case("hf_cosine_with_min_lr-both",
+         lambda: P.HFCosineWithMinLR(0.1, 1, 10, min_lr=0.01,
+                                     min_lr_rate=0.1),
+         ValueError, "min_lr", "0.01", "min_lr_rate", "0.1"),
+    case("hf_cosine_with_min_lr-min_lr_rate-negative",
+         lambda: P.HFCosineWithMinLR(0.1, 1, 10, min_lr_rate=-0.1),
+         ValueError, "min_lr_rate", "-0.1"),
+    case("hf_cosine_warmup_with_min_lr-warmup_lr_rate-negative",
+         lambda: P.HFCosineWarmupWithMinLR(0.1, 2, 10, min_lr=0.0,
+                                           warmup_lr_rate=-1.0),
+         ValueError, "warmup_lr_rate", "-1.0"),
+    case("hf_polynomial-lr_end-not-below-base_lr",
+         lambda: P.HFPolynomial(0.1, 1, 10, lr_end=0.1),
+         ValueError, "lr_end", "0.1", "0.1"),
+    case("hf_polynomial-training-equals-warmup",
+         lambda: P.HFPolynomial(0.1, 5, 5),
+         ValueError, "num_training_steps", "num_warmup_steps", "5"),
+    case("hf_polynomial-power-negative",
+         lambda: P.HFPolynomial(0.1, 1, 10, power=-1.0),
+         ValueError, "power", "-1.0"),
+    case("hf_inverse_sqrt-timescale-zero",
+         lambda: P.HFInverseSqrt(0.1, 4, timescale=0),
+         ValueError, "timescale", "0"),
+    case("hf_inverse_sqrt-timescale-fraction",
+         lambda: P.HFInverseSqrt(0.1, 4, timescale=2.5),
+         ValueError, "timescale", "2.5"),
+    case("hf_warmup_stable_decay-neither-length",
+         lambda: P.HFWarmupStableDecay(0.1, 2, 4),
+         ValueError, "num_training_steps", "num_stable_steps", "None"),
+    case("hf_warmup_stable_decay-both-lengths",
+         lambda: P.HFWarmupStableDecay(0.1, 2, 4, num_training_steps=10,
+                                       num_stable_steps=3),
+         ValueError, "num_training_steps", "10", "num_stable_steps", "3"),
+    case("hf_warmup_stable_decay-warmup_type",
+         lambda: P.HFWarmupStableDecay(0.1, 2, 4, num_stable_steps=3,
+                                       warmup_type="exp"),
+         ValueError, "warmup_type", "'exp'"),
+    case("hf_warmup_stable_decay-decay_type",
+         lambda: P.HFWarmupStableDecay(0.1, 2, 4, num_stable_steps=3,
+                                       decay_type="Cosine"),
+         ValueError, "decay_type", "'Cosine'"),
+    case("hf_warmup_stable_decay-min_lr_ratio-negative",
+         lambda: P.HFWarmupStableDecay(0.1, 2, 4, num_stable_steps=3,
+                                       min_lr_ratio=-0.5),
+         ValueError, "min_lr_ratio", "-0.5"),
+    case("hf_warmup_stable_decay-num_decay_steps-negative",
+         lambda: P.HFWarmupStableDecay(0.1, 2, -4, num_stable_steps=3),
+         ValueError, "num_decay_steps", "-4"),
 ]
 
 
@@ -557,6 +679,11 @@ def test_bad_choice(make, exc, fragments):
 
 @pytest.mark.parametrize("make, exc, fragments", WRAPPING)
 def test_bad_wrapped(make, exc, fragments):
+    _check(make, exc, fragments)
+
+
+@pytest.mark.parametrize("make, exc, fragments", HF)
+def test_bad_hf_argument(make, exc, fragments):
     _check(make, exc, fragments)
 
 

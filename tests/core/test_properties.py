@@ -18,11 +18,13 @@ import pickle
 
 import numpy as np
 import pytest
-from hypothesis import given, settings
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 import unisched as us
 from catalog import CATALOG, HORIZON, draw
+from unisched import presets
+from unisched.combinators import Reverse
 
 NAMES = sorted(CATALOG)
 SEEDS = st.integers(min_value=0, max_value=2**32 - 1)
@@ -62,7 +64,13 @@ def test_every_exported_schedule_class_is_registered():
     exported = {obj for obj in vars(us).values()
                 if inspect.isclass(obj) and issubclass(obj, us.Schedule)
                 and obj is not us.Schedule}
-    assert exported == set(us.registered().values())
+    # the named presets live in unisched.presets; Reverse is exported from
+    # unisched.combinators (and from unisched once __init__ lists it)
+    named = {obj for obj in vars(presets).values()
+             if inspect.isclass(obj) and issubclass(obj, us.Schedule)
+             and obj.__module__ == presets.__name__ and obj.name}
+    assert exported | named | {Reverse} == set(us.registered().values())
+    assert all(cls.name.startswith("hf_") for cls in named)
 
 
 @pytest.mark.parametrize("name", NAMES)
@@ -112,6 +120,8 @@ def test_huge_steps_give_finite_rates(name, seed):
 @given(seed=SEEDS)
 def test_schedules_with_an_end_stay_at_their_final_value(name, seed):
     sched = draw(name, seed)
+    # a periodic cosine has no end (PyTorch's and Hugging Face's rise again)
+    assume(not getattr(sched, "periodic", False))
     base = sched.schedule if name == "one_cycle_momentum" else sched
     last = sched.default_horizon() - 1
     if name.startswith("one_cycle") and base.style == "fastai":

@@ -33,6 +33,7 @@ import numpy as np
 import pytest
 
 import unisched as us
+from tables_extra import TABLES as EXTRA
 
 REL = 1e-12
 ABS = 1e-15  # a value that is 0 in exact arithmetic may come out ~1e-17
@@ -412,7 +413,7 @@ TABLES = [
                                    factor=0.5, patience=0, min_lr=0.1),
                 [1.0, 1.0]),
       [(0, 0.5), (1, 0.25), (2, 0.125), (3, 0.1), (100, 0.1)]),
-]
+] + EXTRA  # the shapes added for Hugging Face and fastai
 
 
 @pytest.mark.parametrize("sched, table", TABLES)

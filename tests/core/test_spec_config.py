@@ -167,7 +167,7 @@ def test_unknown_argument_lists_the_valid_arguments():
     with pytest.raises(ValueError, match=r"cosine\(\) got unknown "
                        r"argument\(s\) lr; valid arguments: max_update, "
                        r"base_lr, final_lr, warmup_steps, warmup_begin_lr, "
-                       r"warmup_mode$"):
+                       r"warmup_mode, cycles, restarts, periodic$"):
         parse("cosine(max_update=20, lr=0.5)")
 
 
@@ -229,7 +229,7 @@ def test_missing_required_argument():
 
 
 def test_bad_values_fail_like_the_constructor():
-    with pytest.raises(ValueError, match="max_update must be >= 1, got -1"):
+    with pytest.raises(ValueError, match="max_update must be > 0, got -1"):
         parse("cosine(max_update=-1)")
     with pytest.raises(ValueError, match="step must not be empty, got"):
         parse("multi_factor(step=[])")
@@ -288,7 +288,8 @@ def test_parse_needs_no_eval(monkeypatch):
 
 def test_bare_names_are_inert_strings():
     with pytest.raises(ValueError, match="warmup_mode must be one of "
-                       r"\['linear', 'constant'\], got 'os'"):
+                       r"\['linear', 'constant', 'cosine', '1-sqrt'\], "
+                       r"got 'os'"):
         parse("warmup(constant(1.0), 3, warmup_mode=os)")
 
 
@@ -300,7 +301,8 @@ def test_config_is_the_constructor_arguments():
         "name": "warmup",
         "schedule": {"name": "cosine", "max_update": 20, "base_lr": 0.5,
                      "final_lr": 0.01, "warmup_steps": 0,
-                     "warmup_begin_lr": 0.0, "warmup_mode": "linear"},
+                     "warmup_begin_lr": 0.0, "warmup_mode": "linear",
+                     "cycles": 1.0, "restarts": False, "periodic": False},
         "warmup_steps": 3, "warmup_begin_lr": 0.0, "warmup_mode": "linear"}
 
 
@@ -345,7 +347,7 @@ def test_from_config_accepts_only_the_arguments_it_needs():
     ({"name": "warmup", "schedule": {"name": "nope"}, "warmup_steps": 3},
      ValueError, "unknown schedule name 'nope'"),
     ({"name": "cosine", "max_update": "20"}, TypeError,
-     "max_update must be an integer, got '20'"),
+     "max_update must be a real number, got '20'"),
 ], ids=["list", "json-list", "int", "none", "empty", "no-name",
         "unknown-name", "name-not-a-string", "class-name", "unknown-argument",
         "missing-argument", "nested-unknown-name", "bad-value"])
