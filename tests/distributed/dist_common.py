@@ -73,7 +73,8 @@ def assert_plateau_cut_once(ranks) -> None:
         assert expected("plateau", alone)[0] != rates
     below = us.parse("cosine(max_update=24, base_lr=0.3)")
     for records in ranks:
-        scale = [round(r["lr"] / below(r["k"]), 6) for r in records]
+        # 4 digits: float32 rates (Keras, JAX) of a tiny cosine tail
+        scale = [round(r["lr"] / below(r["k"]), 4) for r in records]
         assert scale == [1.0] * K + [0.5] * (UPDATES - K)
 
 

@@ -27,7 +27,7 @@ LIMIT, BATCH, EPOCHS = 192, 64, 2
 LOSS_ATOL = 1e-4
 
 
-@pytest.mark.parametrize("framework", ["torch", "keras", "mxnet"])
+@pytest.mark.parametrize("framework", ["torch", "keras", "mxnet", "jax"])
 def test_workers_match_a_single_process(framework, tmp_path, capsys):
     pytest.importorskip(f"unisched.backends.{framework}")
     assert main(["train", "--framework", framework, "--schedule", SPEC,
