@@ -90,7 +90,7 @@ def test_parse_chapter_records_tabs_and_lines():
 
 
 @pytest.mark.parametrize("tab, message", [
-    ("jax", r"line 2: unknown framework\(s\) \['jax'\]"),
+    ("julia", r"line 2: unknown framework\(s\) \['julia'\]"),
     ("all, pytorch", r"line 2: '#@tab all' cannot be combined"),
     ("", r"line 2: '#@tab' names no framework"),
 ])
@@ -106,8 +106,8 @@ def test_unclosed_fence_names_the_line():
 
 
 def test_bad_framework_argument():
-    with pytest.raises(ValueError, match="unknown framework 'jax'"):
-        ch.extract_code_blocks(TABS_TEXT, "jax")
+    with pytest.raises(ValueError, match="unknown framework 'julia'"):
+        ch.extract_code_blocks(TABS_TEXT, "julia")
     with pytest.raises(TypeError, match="framework must be a string"):
         ch.extract_code_blocks(TABS_TEXT, None)
 
@@ -117,8 +117,8 @@ def test_check_frameworks_normalizes_and_validates():
     if len(names) < 2:
         pytest.skip("needs torch and tensorflow installed")
     assert ch.check_frameworks("torch, keras,pytorch") == names
-    with pytest.raises(ValueError, match="unknown framework 'jax'"):
-        ch.check_frameworks(["jax"])
+    with pytest.raises(ValueError, match="unknown framework 'julia'"):
+        ch.check_frameworks(["julia"])
     with pytest.raises(ValueError, match="at least one"):
         ch.check_frameworks([])
 

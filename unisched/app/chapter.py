@@ -52,14 +52,15 @@ __all__ = [
 ]
 
 #: The d2l tab names, in d2l's tab order.
-FRAMEWORKS = ("mxnet", "pytorch", "tensorflow")
+FRAMEWORKS = ("mxnet", "pytorch", "tensorflow", "jax")
 #: Other names accepted for a framework argument (not in tab lines).
 ALIASES = {"torch": "pytorch", "keras": "tensorflow", "tf": "tensorflow"}
 LABELS = {"mxnet": "MXNet", "pytorch": "PyTorch",
-          "tensorflow": "TensorFlow"}
+          "tensorflow": "TensorFlow", "jax": "JAX"}
 # Modules that must be importable for a framework's cells to run.
 _REQUIRES = {"mxnet": ("mxnet",), "pytorch": ("torch",),
-             "tensorflow": ("tensorflow", "keras")}
+             "tensorflow": ("tensorflow", "keras"),
+             "jax": ("jax", "optax", "flax")}
 #: The names a runner may set (see the module docstring).
 SETTINGS = ("DATA", "NUM_EPOCHS", "LIMIT", "NUM_IT")
 #: The chapter in a source checkout (``examples/`` is not installed).

@@ -154,7 +154,8 @@ def comparison_figures(run: ChapterRun, out_dir: str | os.PathLike
     plt.close(fig)
     made.append(("Learning rate of every update, per policy", path))
 
-    styles = {"mxnet": "-", "pytorch": "--", "tensorflow": ":"}
+    styles = {"mxnet": "-", "pytorch": "--", "tensorflow": ":",
+              "jax": "-."}
     for name in policies:
         fig, axes = plt.subplots(1, 4, figsize=(16, 3.4))
         for fw, fw_run in run.runs.items():

@@ -1,0 +1,151 @@
+"""Images per second: the JAX (Flax) LeNet trainer next to a plain
+optax/Flax loop written the d2l way.
+
+Side by side in this one run, on the same random images (batch 256), each
+doing one epoch = training on ``TRAIN`` images + test accuracy on ``TEST``
+images, ``REPEATS`` times (interleaved in rotating order, after a warm-up
+epoch that compiles every step):
+
+* ours: ``unisched.app.training.fit`` over ``JaxTrainer`` (a cosine
+  schedule bound through the unisched adapter, inside the jitted step;
+  per-update rate and momentum read back and recorded; numpy batches from
+  ``iterate_batches``);
+* d2l, device batches: d2l's JAX style: a ``flax.training.train_state.
+  TrainState`` with ``optax.sgd(optax.cosine_decay_schedule(...))``, a
+  ``jax.jit`` step (``value_and_grad``, ``apply_gradients``) and an
+  ``Accumulator`` of ``float(loss)`` and the correct count per batch, fed
+  batches already on the device: no data pipeline, the strictest
+  baseline;
+* d2l, numpy batches: the same loop fed numpy slices of a shuffled
+  order, as a data loader gives them.
+
+Prints images/s (best and median epoch) and the ratios ours / d2l, from
+the best epochs and as the median of the per-repeat ratios (goal: >= 1).
+Compare the ratios, not the absolute numbers (2 shared cores).
+
+    python benchmarks/bench_train_jax.py
+"""
+from __future__ import annotations
+
+import time
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+from flax.training import train_state
+
+import unisched as us
+from unisched.app.data import Dataset
+from unisched.app.training import fit
+from unisched.backends.jax import lenet as jl
+
+BATCH = 256
+TRAIN = 8 * BATCH
+TEST = BATCH
+REPEATS = 11
+HORIZON = 100_000       # updates of the cosine: never reached
+
+
+def d2l_state(seed: int = 0) -> train_state.TrainState:
+    net = jl.build_lenet(seed=seed)
+    sched = optax.cosine_decay_schedule(0.1, HORIZON, alpha=0.1)
+    return train_state.TrainState.create(apply_fn=net.module.apply,
+                                         params=net.params,
+                                         tx=optax.sgd(sched))
+
+
+@jax.jit
+def d2l_step(state, x, y):
+    def loss_fn(params):
+        logits = state.apply_fn({"params": params}, x)
+        loss = optax.softmax_cross_entropy_with_integer_labels(
+            logits, y).mean()
+        return loss, logits
+    (loss, logits), grads = jax.value_and_grad(loss_fn, has_aux=True)(
+        state.params)
+    correct = jnp.sum(jnp.argmax(logits, axis=1) == y)
+    return state.apply_gradients(grads=grads), loss, correct
+
+
+@jax.jit
+def d2l_correct(state, x, y):
+    logits = state.apply_fn({"params": state.params}, x)
+    return jnp.sum(jnp.argmax(logits, axis=1) == y)
+
+
+def d2l_epoch(holder, train, test):
+    """One epoch: d2l's Accumulator of float(loss) * n, correct, n."""
+    metric = [0.0, 0.0, 0.0]
+    for x, y in train:
+        holder[0], loss, correct = d2l_step(holder[0], x, y)
+        metric[0] += float(loss) * len(y)
+        metric[1] += float(correct)
+        metric[2] += len(y)
+    hits = sum(float(d2l_correct(holder[0], x, y)) for x, y in test)
+    return metric[0] / metric[2], metric[1] / metric[2], hits / TEST
+
+
+def main() -> None:
+    rng = np.random.default_rng(0)
+    data = Dataset(
+        "random",
+        rng.random((TRAIN, 1, 28, 28), dtype=np.float32),
+        rng.integers(0, 10, TRAIN).astype(np.int64),
+        rng.random((TEST, 1, 28, 28), dtype=np.float32),
+        rng.integers(0, 10, TEST).astype(np.int64),
+        tuple(str(i) for i in range(10)))
+
+    trainer = jl.JaxTrainer(us.CosineScheduler(HORIZON, 0.1, 0.01))
+
+    def run_ours():
+        fit(trainer, data, 1, BATCH, log=None, progress=False)
+
+    def numpy_batches(x, y, shuffle):
+        order = rng.permutation(len(y)) if shuffle else np.arange(len(y))
+        for i in range(0, len(y), BATCH):
+            yield x[order[i:i + BATCH]], y[order[i:i + BATCH]]
+
+    device_train = [(jnp.asarray(x), jnp.asarray(y)) for x, y in
+                    numpy_batches(data.x_train, data.y_train, True)]
+    device_test = [(jnp.asarray(x), jnp.asarray(y)) for x, y in
+                   numpy_batches(data.x_test, data.y_test, False)]
+    held_a, held_b = [d2l_state()], [d2l_state()]
+
+    def run_device():
+        d2l_epoch(held_a, device_train, device_test)
+
+    def run_numpy():
+        d2l_epoch(held_b, numpy_batches(data.x_train, data.y_train, True),
+                  numpy_batches(data.x_test, data.y_test, False))
+
+    runs = {"ours (fit + JaxTrainer)": run_ours,
+            "d2l, device batches": run_device,
+            "d2l, numpy batches": run_numpy}
+    names = list(runs)
+    times = {name: [] for name in names}
+    for fn in runs.values():             # warm-up: compiles every step
+        fn()
+    for r in range(REPEATS):
+        for name in names[r % 3:] + names[:r % 3]:
+            start = time.perf_counter()
+            runs[name]()
+            times[name].append(time.perf_counter() - start)
+    times = {name: np.array(t) for name, t in times.items()}
+
+    print(f"one epoch = {TRAIN} training + {TEST} test images, batch "
+          f"{BATCH}, device {jax.devices()[0]}, {REPEATS} repeats")
+    for name in names:
+        best = times[name].min()
+        print(f"{name:<28}{TRAIN / best:8.0f} images/s (best), "
+              f"{TRAIN / np.median(times[name]):6.0f} (median)")
+    ours = times[names[0]]
+    for name in names[1:]:
+        paired = np.median(times[name] / ours)
+        print(f"ours / {name:<22}"
+              f"{times[name].min() / ours.min():.3f}x speed (best of "
+              f"each), {paired:.3f}x (median of paired repeats)")
+
+
+if __name__ == "__main__":
+    main()
