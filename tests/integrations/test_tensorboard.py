@@ -207,3 +207,30 @@ def test_a_failing_run_keeps_what_it_recorded(tmp_path, small):
     got = read(tmp_path)
     assert got["lr"][0].tolist() == list(range(6))
     assert got["epoch/test_acc"][0].tolist() == [1]
+
+
+def test_cli_train_with_workers_logs_rank_0s_record(tmp_path, monkeypatch,
+                                                    capsys):
+    """``--workers``: the workers' run returns rank 0's recorder, which
+    is written to DIR/<framework> after the run."""
+    from unisched.app import distributed
+    rec = Recorder()
+    for k in range(4):
+        rec.record_update(k, lr=us.parse(SCHED)(k), loss=1.0 / (k + 1))
+    rec.record_epoch(1, train_loss=0.5, train_acc=0.5, test_acc=0.25)
+    seen = {}
+
+    def fake_train(framework, schedule, data, epochs, workers, **options):
+        seen.update(framework=framework, workers=workers, options=options)
+        return rec
+
+    monkeypatch.setattr(distributed, "train", fake_train)
+    assert main(["train", "--framework", "torch", "--schedule", SCHED,
+                 "--workers", "2", "--epochs", "1", "--limit", "64",
+                 "--out", str(tmp_path / "o"),
+                 "--tensorboard", str(tmp_path / "tb")]) == 0
+    assert seen["workers"] == 2 and "tensorboard" not in seen["options"]
+    got = read(tmp_path / "tb" / "torch")
+    np.testing.assert_array_equal(got["lr"][1], f32(rec.lrs))
+    assert_epochs(got, rec)
+    capsys.readouterr()
