@@ -32,7 +32,7 @@ from unisched.app.lenet import (LENET_INPUT_SHAPE, LENET_LAYERS,
 # ~0.5 (test_flatten_order_is_detectable).
 RTOL, ATOL = 1e-4, 1e-5
 
-FRAMEWORKS = ("torch", "keras", "mxnet")
+FRAMEWORKS = ("torch", "keras", "mxnet", "jax")
 
 
 # ---------------------------------------------------------------- fixtures
@@ -110,8 +110,16 @@ def _load_mxnet() -> Backend:
     return Backend("mxnet", _lenet_mxnet, forward, layer_names)
 
 
+def _load_jax() -> Backend:
+    pytest.importorskip("flax")
+    from unisched.backends.jax import lenet as _lenet_jax
+
+    return Backend("jax", _lenet_jax, lambda net, x: np.asarray(net(x)),
+                   lambda net: set(net.params))
+
+
 _LOADERS = {"torch": _load_torch, "keras": _load_keras,
-            "mxnet": _load_mxnet}
+            "mxnet": _load_mxnet, "jax": _load_jax}
 
 
 @pytest.fixture(scope="module", params=FRAMEWORKS)
