@@ -154,11 +154,8 @@ class DistributedJaxTrainer(JaxTrainer):
 
 def main(argv: list[str]) -> int:
     """The process of ``unisched train --framework jax --workers N``."""
-    mesh = data_mesh(Job.load(argv[0]).workers)
-
-    def make(sched: Any, **options: Any) -> DistributedJaxTrainer:
-        return DistributedJaxTrainer(sched, mesh=mesh, **options)
-    run_worker(argv[0], make, 0)
+    run_worker(argv[0], DistributedJaxTrainer, 0,
+               mesh=data_mesh(Job.load(argv[0]).workers))
     return 0
 
 

@@ -24,7 +24,6 @@ logical CPU devices).
 """
 from __future__ import annotations
 
-import os
 import sys
 from typing import Any
 
@@ -218,12 +217,8 @@ class DistributedKerasTrainer(KerasTrainer):
 def main(argv: list[str]) -> int:
     """The process of ``unisched train --framework keras --workers N``:
     one ``MirroredStrategy`` replica per logical CPU device."""
-    job = Job.load(argv[0])
-    strategy = mirrored(job.workers)
-
-    def make(sched: Any, **options: Any) -> DistributedKerasTrainer:
-        return DistributedKerasTrainer(sched, strategy=strategy, **options)
-    run_worker(argv[0], make, 0)
+    run_worker(argv[0], DistributedKerasTrainer, 0,
+               strategy=mirrored(Job.load(argv[0]).workers))
     return 0
 
 

@@ -268,10 +268,7 @@ def main(argv: list[str]) -> int:
     if role:
         serve(role)
     kv = mx.kv.create("dist_sync")
-
-    def make(sched: Any, **options: Any) -> DistributedMXNetTrainer:
-        return DistributedMXNetTrainer(sched, kvstore=kv, **options)
-    run_worker(argv[0], make, kv.rank)
+    run_worker(argv[0], DistributedMXNetTrainer, kv.rank, kvstore=kv)
     return 0
 
 

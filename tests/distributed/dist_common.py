@@ -78,6 +78,23 @@ def assert_plateau_cut_once(ranks) -> None:
         assert scale == [1.0] * K + [0.5] * (UPDATES - K)
 
 
+def assert_identical_replicas(ranks) -> None:
+    """Every rank's weights equal after every update (and they moved)."""
+    for updates in zip(*ranks):
+        assert all(u["weights"] == updates[0]["weights"] for u in updates)
+    assert ranks[0][0]["weights"] != ranks[0][-1]["weights"]
+
+
+def assert_resumed_exactly(out, run: str, resumed: str) -> None:
+    """Every rank's records of the resumed run (tags ``run`` and
+    ``resumed``) are the uninterrupted run's from update K on."""
+    for rank in range(WORKERS):
+        full = read_records(out, run, rank)
+        again = read_records(out, resumed, rank)
+        assert [r["k"] for r in again] == list(range(K, UPDATES))
+        assert again == full[K:]
+
+
 def script(name: str) -> str:
     return os.path.join(HERE, name)
 

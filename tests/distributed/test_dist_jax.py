@@ -13,15 +13,16 @@ import pytest
 
 pytest.importorskip("optax")
 
-from dist_common import (K, SCHEDULES, UPDATES, WORKERS,  # noqa: E402
-                         assert_plateau_cut_once, expected, launch, python,
+from dist_common import (SCHEDULES, UPDATES, WORKERS,  # noqa: E402
+                         assert_identical_replicas, assert_plateau_cut_once,
+                         assert_resumed_exactly, expected, launch, python,
                          read_records, script)
-from unisched.app.distributed import _xla_flags  # noqa: E402
+from unisched.app.distributed import xla_flags  # noqa: E402
 
 
 def _proc(mode, out):
     return [([python(), script("worker_jax.py"), mode, str(out)],
-             {"XLA_FLAGS": _xla_flags(WORKERS)})]
+             {"XLA_FLAGS": xla_flags(WORKERS)})]
 
 
 @pytest.fixture(scope="module")
@@ -59,18 +60,14 @@ def test_plateau_cuts_once_on_the_mean_metric(runs):
 @pytest.mark.parametrize("name", sorted(SCHEDULES))
 def test_device_weights_identical_after_every_update(runs, name):
     ranks = [read_records(runs, f"run-{name}", d) for d in range(WORKERS)]
-    for updates in zip(*ranks):
-        assert all(u == updates[0] for u in updates)
-    assert ranks[0][0]["weights"] != ranks[0][-1]["weights"]
+    assert_identical_replicas(ranks)
+    # every device's state copy too
+    assert all(r == ranks[0] for r in ranks)
 
 
 @pytest.mark.parametrize("name", sorted(SCHEDULES))
 def test_resume_in_a_fresh_process_continues_exactly(runs, name):
-    for device in range(WORKERS):
-        full = read_records(runs, f"run-{name}", device)
-        resumed = read_records(runs, f"resume-{name}", device)
-        assert [r["k"] for r in resumed] == list(range(K, UPDATES))
-        assert resumed == full[K:]
+    assert_resumed_exactly(runs, f"run-{name}", f"resume-{name}")
 
 
 def test_killed_writer_leaves_the_last_complete_checkpoint(runs):

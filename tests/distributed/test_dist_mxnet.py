@@ -18,7 +18,8 @@ import pytest
 pytest.importorskip("unisched.backends.mxnet")  # the numpy shim first
 
 from dist_common import (K, SCHEDULES, UPDATES, WORKERS,  # noqa: E402
-                         assert_plateau_cut_once, expected, launch, python,
+                         assert_identical_replicas, assert_plateau_cut_once,
+                         assert_resumed_exactly, expected, launch, python,
                          read_records, script)
 from unisched.app.distributed import MXNET_ROLE, free_ports  # noqa: E402
 
@@ -102,25 +103,20 @@ def test_what_the_servers_cannot_do_is_refused(runs, what, name, message):
 @pytest.mark.parametrize("uok, name", [(0, n) for n in sorted(SCHEDULES)]
                          + [(1, "cosine"), (1, "one_cycle")])
 def test_worker_weights_identical_after_every_update(runs, uok, name):
-    ranks = [read_records(runs, f"uok{uok}-run-{name}", r)
-             for r in range(WORKERS)]
-    for updates in zip(*ranks):
-        assert updates[0]["weights"] == updates[1]["weights"]
-    assert ranks[0][0]["weights"] != ranks[0][-1]["weights"]
+    assert_identical_replicas([read_records(runs, f"uok{uok}-run-{name}",
+                                            r) for r in range(WORKERS)])
 
 
 @pytest.mark.parametrize("uok, name", [(0, n) for n in sorted(SCHEDULES)]
                          + [(1, "cosine")])
 def test_resume_in_fresh_processes_continues_exactly(runs, uok, name):
-    who = ["server"] if uok else [f"rank{r}" for r in range(WORKERS)]
-    for w in who:
-        full = _applied(runs, f"uok{uok}-run-{name}", w)
-        assert _applied(runs, f"uok{uok}-resume-{name}", w) == full[K:]
-    for rank in range(WORKERS):
-        full = read_records(runs, f"uok{uok}-run-{name}", rank)
-        resumed = read_records(runs, f"uok{uok}-resume-{name}", rank)
-        assert [r["k"] for r in resumed] == list(range(K, UPDATES))
-        assert resumed == full[K:]
+    # what the optimizer applied (each worker's, or the server's)...
+    for who in ["server"] if uok else [f"rank{r}" for r in range(WORKERS)]:
+        full = _applied(runs, f"uok{uok}-run-{name}", who)
+        assert _applied(runs, f"uok{uok}-resume-{name}", who) == full[K:]
+    # ... and what every worker read and holds
+    assert_resumed_exactly(runs, f"uok{uok}-run-{name}",
+                           f"uok{uok}-resume-{name}")
 
 
 def test_killed_writer_leaves_the_last_complete_checkpoint(runs):

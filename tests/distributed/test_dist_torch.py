@@ -10,8 +10,9 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from dist_common import (K, SCHEDULES, UPDATES, WORKERS,  # noqa: E402
-                         assert_plateau_cut_once, expected, launch, python,
+from dist_common import (SCHEDULES, UPDATES, WORKERS,  # noqa: E402
+                         assert_identical_replicas, assert_plateau_cut_once,
+                         assert_resumed_exactly, expected, launch, python,
                          read_records, script)
 from unisched.app.distributed import free_ports  # noqa: E402
 
@@ -55,20 +56,13 @@ def test_plateau_cuts_once_on_the_mean_metric(runs):
 
 @pytest.mark.parametrize("name", sorted(SCHEDULES))
 def test_replica_weights_identical_after_every_update(runs, name):
-    ranks = [read_records(runs, f"run-{name}", r) for r in range(WORKERS)]
-    for updates in zip(*ranks):
-        assert all(u["weights"] == updates[0]["weights"] for u in updates)
-    # and training moved them
-    assert ranks[0][0]["weights"] != ranks[0][-1]["weights"]
+    assert_identical_replicas([read_records(runs, f"run-{name}", r)
+                               for r in range(WORKERS)])
 
 
 @pytest.mark.parametrize("name", sorted(SCHEDULES))
 def test_resume_in_fresh_processes_continues_exactly(runs, name):
-    for rank in range(WORKERS):
-        full = read_records(runs, f"run-{name}", rank)
-        resumed = read_records(runs, f"resume-{name}", rank)
-        assert [r["k"] for r in resumed] == list(range(K, UPDATES))
-        assert resumed == full[K:]
+    assert_resumed_exactly(runs, f"run-{name}", f"resume-{name}")
 
 
 def test_killed_writer_leaves_the_last_complete_checkpoint(runs):

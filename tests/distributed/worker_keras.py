@@ -101,9 +101,10 @@ class Run:
         from unisched.backends.keras import distributed as ukd
         if self.adapter.schedule.stateful:
             if self.engine == "mirrored":    # a value per replica
-                value = self.strategy.experimental_distribute_values_from_function(
-                    lambda ctx: tf.constant(metric(
-                        ctx.replica_id_in_sync_group, epoch - 1)))
+                spread = self.strategy.\
+                    experimental_distribute_values_from_function
+                value = spread(lambda ctx: tf.constant(metric(
+                    ctx.replica_id_in_sync_group, epoch - 1)))
             else:                            # this worker's number
                 value = metric(self.rank, epoch - 1)
             self.adapter.observe(ukd.mean_across_workers(value,
@@ -116,14 +117,14 @@ class Run:
 
     # -- the loops ----------------------------------------------------------
     def train(self):
-        from dist_common import EPOCHS, UPDATES, write_records
+        from dist_common import UPDATES, write_records
         start = self.adapter.updates_done
         x, y = data(self.rank if self.engine == "mwms" else None)
         if self.engine == "mirrored":
             self.fit(x, y, start)
         else:
             self.loop(x, y, start)
-        assert self.records[0][-1]["k"] == UPDATES - 1, EPOCHS
+        assert self.records[0][-1]["k"] == UPDATES - 1
         for replica, records in enumerate(self.records):
             rank = replica if self.engine == "mirrored" else self.rank
             write_records(self.out, f"{self.engine}-{self.mode}-"

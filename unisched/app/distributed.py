@@ -46,7 +46,7 @@ from .._io import write_text
 from ..tools import Recorder
 
 __all__ = ["FRAMEWORKS", "Job", "free_ports", "commands", "run_processes",
-           "train", "run_worker", "shard", "DEFAULT_TIMEOUT"]
+           "xla_flags", "train", "run_worker", "shard", "DEFAULT_TIMEOUT"]
 
 FRAMEWORKS = ("torch", "keras", "mxnet", "jax")
 #: seconds a whole distributed run may take before every process is ended
@@ -148,12 +148,13 @@ def commands(framework: str, workers: int, job_path: str, *,
                 + [(main, dict(env, DMLC_ROLE="worker"))] * workers)
     env = {}
     if framework == "jax":
-        env["XLA_FLAGS"] = _xla_flags(workers)
+        env["XLA_FLAGS"] = xla_flags(workers)
     return [([python, "-m", _module(framework), job_path], env)]
 
 
-def _xla_flags(devices: int) -> str:
-    """The caller's XLA_FLAGS with ``devices`` host devices."""
+def xla_flags(devices: int) -> str:
+    """The caller's ``XLA_FLAGS`` with ``devices`` host devices (JAX's
+    CPU platform then shows that many devices)."""
     flags = [f for f in os.environ.get("XLA_FLAGS", "").split()
              if not f.startswith("--xla_force_host_platform_device_count")]
     return " ".join(flags + [f"--xla_force_host_platform_device_count="
@@ -265,9 +266,10 @@ def train(framework: str, schedule: str, data: str, num_epochs: int,
 
 
 def run_worker(job_path: str, make_trainer: Callable[..., Any],
-               rank: int) -> Recorder:
+               rank: int, **engine: Any) -> Recorder:
     """One worker's part of :func:`train`: load the data, build the
-    trainer (``make_trainer(sched, **train options)``), run
+    trainer (``make_trainer(sched, **train options, **engine)``, e.g. a
+    backend's distributed trainer class and its strategy or mesh), run
     :func:`unisched.app.training.fit` and, on rank 0, log the epochs and
     write the recorder."""
     from .data import load_dataset, num_batches
@@ -277,7 +279,7 @@ def run_worker(job_path: str, make_trainer: Callable[..., Any],
     # as train_lenet builds its trainer
     options = dict(job.options, seed=job.seed, steps_per_epoch=num_batches(
         len(data.y_train), job.batch_size))
-    trainer = make_trainer(job.schedule, **options)
+    trainer = make_trainer(job.schedule, **options, **engine)
     rec = fit(trainer, data, job.epochs, job.batch_size, job.seed,
               progress=False, log=print if rank == 0 else None)
     if rank == 0:
