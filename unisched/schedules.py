@@ -54,17 +54,26 @@ def increasing_lengths(name: str, value: Any) -> list[int | float]:
 
 
 def cosine_wave(p, ops, cycles: float = 1.0, restarts: bool = False,
-                bounded: bool = True):
+                whole=None):
     """``(1 + cos(pi x)) / 2`` at ``x = cycles * p`` half-periods: 1 at
     ``p = 0``, 0 where ``x`` is odd.  With ``restarts`` each half-period
     falls from 1 to 0 and jumps back (``x`` taken modulo 1: Hugging
-    Face's hard restarts).  Unless it is one half cosine over a
-    ``bounded`` ``p`` in [0, 1], ``x`` is reduced before the cosine, so
-    that no value depends on how a library reduces huge arguments."""
-    if cycles == 1.0 and not restarts and bounded:
+    Face's hard restarts).
+
+    Far out, a periodic wave passes its progress in two parts, ``p +
+    whole`` with ``whole`` a whole number: ``cycles * whole`` is reduced
+    modulo the period on its own (exactly, for cycles such as 0.5, 1, 2,
+    3), so the phase does not drown in the rounding of a huge ``p``.
+    ``x`` is reduced before the cosine (except for the one half cosine),
+    so no value depends on how a library reduces huge arguments."""
+    if cycles == 1.0 and not restarts and whole is None:
         return (1.0 + ops.cos(math.pi * p)) / 2.0
+    period = 1.0 if restarts else 2.0
     x = cycles * p
-    x = x - ops.floor(x) if restarts else x - 2.0 * ops.floor(x / 2.0)
+    if whole is not None:
+        turns = cycles * whole
+        x = (turns - period * ops.floor(turns / period)) + x
+    x = x - period * ops.floor(x / period)
     return (1.0 + ops.cos(math.pi * x)) / 2.0
 
 
@@ -240,14 +249,12 @@ class _Annealed(_MXNetWarmup):
                     warmup_steps=warmup[0], warmup_begin_lr=warmup[1],
                     warmup_mode=warmup[2])
 
-    def _progress(self, t, ops, clip: bool = True):
-        """Fraction of the decay done, clipped to [0, 1] (or only from
-        below, for a decay that goes on past ``max_update``)."""
+    def _progress(self, t, ops):
+        """Fraction of the decay done, clipped to [0, 1]."""
         span = self.max_update - self.warmup_steps
         if span == 0:
             return 1.0 + 0.0 * t
-        p = (t - self.warmup_steps) / span
-        return ops.clip(p, 0.0, 1.0) if clip else ops.maximum(p, 0.0)
+        return ops.clip((t - self.warmup_steps) / span, 0.0, 1.0)
 
     def default_horizon(self) -> int:
         return math.ceil(self.max_update) + 1
@@ -343,10 +350,18 @@ class CosineScheduler(_Annealed):
                          periodic=periodic)
 
     def _eval(self, t, ops):
-        p = self._progress(t, ops, clip=not self.periodic)
-        after = self.final_lr + (self.base_lr - self.final_lr) \
-            * cosine_wave(p, ops, self.cycles, self.restarts,
-                          bounded=not self.periodic)
+        if self.periodic:
+            # p = whole + fraction, the whole decays counted apart (exact
+            # even if the division rounds across a whole number)
+            span = self.max_update - self.warmup_steps
+            done = ops.maximum(t - self.warmup_steps, 0.0)
+            whole = ops.floor(done / span)
+            wave = cosine_wave((done - whole * span) / span, ops,
+                               self.cycles, self.restarts, whole)
+        else:
+            p = self._progress(t, ops)
+            wave = cosine_wave(p, ops, self.cycles, self.restarts)
+        after = self.final_lr + (self.base_lr - self.final_lr) * wave
         if not self.periodic and (self.cycles != 1.0 or self.restarts):
             # the wave need not end at final_lr (2 cycles end at base_lr)
             after = ops.where(p >= 1.0, self.final_lr + 0.0 * t, after)
