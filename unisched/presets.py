@@ -179,14 +179,18 @@ class _HFCosineFamily(_Named):
                                               num_training_steps),
                     num_cycles=check.rate("num_cycles", num_cycles))
 
-    def _cosine(self, final_lr: float) -> CosineScheduler:
-        # Hugging Face's smooth cosine: 2 * num_cycles falls, going on
-        # past num_training_steps (it rises again).
+    def _cosine(self, final_lr: float, restarts: bool = False
+                ) -> CosineScheduler:
+        """Hugging Face's cosine after its linear warmup: its smooth one
+        falls ``2 * num_cycles`` times and goes on past
+        ``num_training_steps`` (it rises again); its hard restarts fall
+        ``num_cycles`` times and stay at 0 after the end."""
         w = self.num_warmup_steps
+        cycles = self.num_cycles if restarts else 2.0 * self.num_cycles
         return CosineScheduler(
             w + _decay_span(w, self.num_training_steps), self.base_lr,
-            final_lr, warmup_steps=w, cycles=2.0 * self.num_cycles,
-            periodic=True)
+            final_lr, warmup_steps=w, cycles=cycles, restarts=restarts,
+            periodic=not restarts)
 
 
 @register
@@ -308,10 +312,7 @@ class HFCosineWithRestarts(_HFCosineFamily):
                                         num_training_steps, num_cycles))
 
     def _expand(self) -> Schedule:
-        w = self.num_warmup_steps
-        return CosineScheduler(
-            w + _decay_span(w, self.num_training_steps), self.base_lr,
-            warmup_steps=w, cycles=self.num_cycles, restarts=True)
+        return self._cosine(0.0, restarts=True)
 
 
 @register
