@@ -15,7 +15,6 @@ import numpy as np
 import pytest
 
 import unisched as us
-from unisched import presets as P
 from unisched.combinators import Reverse
 
 NAN, INF = float("nan"), float("inf")
@@ -507,80 +506,6 @@ WRAPPING = [
 ]
 
 
-# -- Hugging Face's named schedules: its argument names ----------------------
-
-HF = [
-    case("hf_linear-num_warmup_steps-negative",
-         lambda: P.HFLinear(0.1, -1, 10),
-         ValueError, "num_warmup_steps", "-1"),
-    case("hf_linear-num_training_steps-fraction",
-         lambda: P.HFLinear(0.1, 1, 10.5),
-         ValueError, "num_training_steps", "10.5"),
-    case("hf_linear-base_lr-negative", lambda: P.HFLinear(-0.1, 1, 10),
-         ValueError, "base_lr", "-0.1"),
-    case("hf_cosine-num_cycles-negative",
-         lambda: P.HFCosine(0.1, 1, 10, num_cycles=-0.5),
-         ValueError, "num_cycles", "-0.5"),
-    case("hf_cosine-num_cycles-none",
-         lambda: P.HFCosine(0.1, 1, 10, num_cycles=None),
-         TypeError, "num_cycles", "None"),
-    case("hf_cosine_with_restarts-num_cycles-string",
-         lambda: P.HFCosineWithRestarts(0.1, 1, 10, num_cycles="2"),
-         TypeError, "num_cycles", "'2'"),
-    case("hf_cosine_with_min_lr-neither",
-         lambda: P.HFCosineWithMinLR(0.1, 1, 10),
-         ValueError, "min_lr", "min_lr_rate", "None"),
-    case("hf_cosine_with_min_lr-both",
-         lambda: P.HFCosineWithMinLR(0.1, 1, 10, min_lr=0.01,
-                                     min_lr_rate=0.1),
-         ValueError, "min_lr", "0.01", "min_lr_rate", "0.1"),
-    case("hf_cosine_with_min_lr-min_lr_rate-negative",
-         lambda: P.HFCosineWithMinLR(0.1, 1, 10, min_lr_rate=-0.1),
-         ValueError, "min_lr_rate", "-0.1"),
-    case("hf_cosine_warmup_with_min_lr-warmup_lr_rate-negative",
-         lambda: P.HFCosineWarmupWithMinLR(0.1, 2, 10, min_lr=0.0,
-                                           warmup_lr_rate=-1.0),
-         ValueError, "warmup_lr_rate", "-1.0"),
-    case("hf_polynomial-lr_end-not-below-base_lr",
-         lambda: P.HFPolynomial(0.1, 1, 10, lr_end=0.1),
-         ValueError, "lr_end", "0.1", "0.1"),
-    case("hf_polynomial-training-equals-warmup",
-         lambda: P.HFPolynomial(0.1, 5, 5),
-         ValueError, "num_training_steps", "num_warmup_steps", "5"),
-    case("hf_polynomial-power-negative",
-         lambda: P.HFPolynomial(0.1, 1, 10, power=-1.0),
-         ValueError, "power", "-1.0"),
-    case("hf_inverse_sqrt-timescale-zero",
-         lambda: P.HFInverseSqrt(0.1, 4, timescale=0),
-         ValueError, "timescale", "0"),
-    case("hf_inverse_sqrt-timescale-fraction",
-         lambda: P.HFInverseSqrt(0.1, 4, timescale=2.5),
-         ValueError, "timescale", "2.5"),
-    case("hf_warmup_stable_decay-neither-length",
-         lambda: P.HFWarmupStableDecay(0.1, 2, 4),
-         ValueError, "num_training_steps", "num_stable_steps", "None"),
-    case("hf_warmup_stable_decay-both-lengths",
-         lambda: P.HFWarmupStableDecay(0.1, 2, 4, num_training_steps=10,
-                                       num_stable_steps=3),
-         ValueError, "num_training_steps", "10", "num_stable_steps", "3"),
-    case("hf_warmup_stable_decay-warmup_type",
-         lambda: P.HFWarmupStableDecay(0.1, 2, 4, num_stable_steps=3,
-                                       warmup_type="exp"),
-         ValueError, "warmup_type", "'exp'"),
-    case("hf_warmup_stable_decay-decay_type",
-         lambda: P.HFWarmupStableDecay(0.1, 2, 4, num_stable_steps=3,
-                                       decay_type="Cosine"),
-         ValueError, "decay_type", "'Cosine'"),
-    case("hf_warmup_stable_decay-min_lr_ratio-negative",
-         lambda: P.HFWarmupStableDecay(0.1, 2, 4, num_stable_steps=3,
-                                       min_lr_ratio=-0.5),
-         ValueError, "min_lr_ratio", "-0.5"),
-    case("hf_warmup_stable_decay-num_decay_steps-negative",
-         lambda: P.HFWarmupStableDecay(0.1, 2, -4, num_stable_steps=3),
-         ValueError, "num_decay_steps", "-4"),
-]
-
-
 # -- calls: sched(step) ------------------------------------------------------
 
 SCHED = us.CosineScheduler(10, base_lr=1.0)
@@ -679,11 +604,6 @@ def test_bad_choice(make, exc, fragments):
 
 @pytest.mark.parametrize("make, exc, fragments", WRAPPING)
 def test_bad_wrapped(make, exc, fragments):
-    _check(make, exc, fragments)
-
-
-@pytest.mark.parametrize("make, exc, fragments", HF)
-def test_bad_hf_argument(make, exc, fragments):
     _check(make, exc, fragments)
 
 
