@@ -383,3 +383,20 @@ def test_schedulers_that_are_not_schedules_are_refused():
     # a LambdaLR subclass that reads the rate from Adafactor's state
     with pytest.raises(TypeError, match="subclasses.*AdafactorSchedule"):
         us.from_native(O.AdafactorSchedule(opt))
+
+
+# -- the periodic cosine, for PyTorch too ------------------------------------
+
+def test_cosine_annealing_lr_with_a_horizon_is_the_periodic_cosine():
+    # the cosine Hugging Face needed (periodic=True) is also PyTorch's
+    # CosineAnnealingLR past T_max: equal far beyond any horizon given
+    make = functools.partial(torch.optim.lr_scheduler.CosineAnnealingLR,
+                             T_max=7, eta_min=0.01)
+    sched, rates, _ = _run(make, 200, lr=0.5)
+    converted = ust.from_native(sched, horizon=20)
+    assert converted == us.CosineScheduler(7, 0.5, 0.01, periodic=True)
+    np.testing.assert_allclose(converted.values(np.arange(200)),
+                               rates[:, 0], rtol=1e-9, atol=1e-15)
+    # within T_max + 1 updates it reads as the pinned d2l cosine
+    assert ust.from_native(sched, horizon=8) == us.CosineScheduler(
+        7, 0.5, 0.01)
