@@ -22,6 +22,7 @@ Convention (the same in every backend): update ``k`` (optax's ``count``
 Importing this package imports jax, optax, orbax and flax; ``unisched`` itself
 never does.
 """
+from . import _xla  # noqa: F401  (before any JAX computation)
 from .adapter import STATE_FORMAT, Adapter, bind, leaf_names
 from .lenet import JaxTrainer, fit_one_cycle, lr_find, train_lenet
 from .native import from_native, restore, save

@@ -62,6 +62,21 @@ class LeNet(nn.Module):
         return nn.Dense(10, name="fc3")(x)
 
 
+#: the one (stateless) module every FlaxLeNet applies, so that the
+#: jitted functions of one input shape compile once per process
+_MODULE = LeNet()
+
+
+@jax.jit
+def _logits(params: Any, x: Any) -> jax.Array:
+    return _MODULE.apply({"params": params}, x)
+
+
+@jax.jit
+def _count_correct(params: Any, x: Any, y: Any) -> jax.Array:
+    return jnp.sum(jnp.argmax(_logits(params, x), axis=1) == y)
+
+
 class FlaxLeNet:
     """A :class:`LeNet` and its parameters (``params``, a pytree
     ``{layer: {'kernel', 'bias'}}`` on ``device``): Flax modules hold no
@@ -69,12 +84,11 @@ class FlaxLeNet:
     the logits."""
 
     def __init__(self, params: Any, device: jax.Device) -> None:
-        self.module, self.device = LeNet(), device
+        self.module, self.device = _MODULE, device
         self.params = jax.device_put(params, device)
-        self._apply = jax.jit(self.module.apply)
 
     def __call__(self, x: Any) -> jax.Array:
-        return self._apply({"params": self.params}, x)
+        return _logits(self.params, x)
 
     def __repr__(self) -> str:
         return f"FlaxLeNet(device={self.device})"
@@ -197,6 +211,7 @@ class JaxTrainer(Trainer):
             def peek(state: Any) -> dict[str, Any]:
                 return {"learning_rate": native(state.count)}
             self.state = tx.init(self.model.params)
+        self._take(self.state)
         self._tx = tx
         mom_name = "momentum" if self.optimizer_name == "sgd" else "b1"
         fixed = float(self.momentum if mom_name == "momentum" else 0.9)
@@ -220,12 +235,7 @@ class JaxTrainer(Trainer):
                 upcoming(state)])
             return params, state, stats
 
-        def correct(params: Any, x: Any, y: Any) -> jax.Array:
-            logits = apply({"params": params}, x)
-            return jnp.sum(jnp.argmax(logits, axis=1) == y)
-
         self._step = jax.jit(step, donate_argnums=(0, 1))
-        self._correct = jax.jit(correct)
         self._upcoming = jax.jit(upcoming)
         self._refresh()
 
@@ -283,6 +293,15 @@ class JaxTrainer(Trainer):
                             f"rate per update count, got {value!r}")
         return sched
 
+    def _take(self, state: Any) -> None:
+        """Make ``state`` the optimizer state (and the adapter's), committed
+        to the device like the step's outputs: an uncommitted leaf (as
+        ``observe`` or ``load_state_dict`` write) would cost a second
+        compilation of the step."""
+        self.state = jax.device_put(state, self.device)
+        if self.adapter is not None:
+            self.adapter.track(self.state)
+
     # -- the batch operations -------------------------------------------------
     def _refresh(self) -> None:
         """The next update's rates and momentum, read from the state."""
@@ -298,7 +317,7 @@ class JaxTrainer(Trainer):
         return loss, int(hits)
 
     def count_correct(self, x: Any, y: Any) -> int:
-        return int(self._correct(self.model.params, x, y))
+        return int(_count_correct(self.model.params, x, y))
 
     def hparams(self) -> tuple[list[float], float | None]:
         *lrs, mom = self._next
@@ -307,7 +326,7 @@ class JaxTrainer(Trainer):
     def end_epoch(self, train_loss: float) -> None:
         super().end_epoch(train_loss)
         if self.adapter is not None and self.schedule.stateful:
-            self.state = self.adapter.state   # the plateau's new scale
+            self._take(self.adapter.state)   # the plateau's new scale
             self._refresh()
 
     def _snapshot(self) -> Any:
@@ -315,15 +334,14 @@ class JaxTrainer(Trainer):
         return jax.device_get((self.model.params, self.state))
 
     def _restore(self, saved: Any) -> None:
-        params, state = jax.device_put(saved, self.device)
-        self.model.params = params
-        self.state = state if self.adapter is None else \
-            self.adapter.track(state)
+        params, state = saved
+        self.model.params = jax.device_put(params, self.device)
+        self._take(state)
 
     def restore(self, saved: Any) -> None:
         super().restore(saved)
         if self.adapter is not None:
-            self.state = self.adapter.state
+            self._take(self.adapter.state)  # at the checkpoint's position
         self._refresh()
 
 

@@ -5,6 +5,7 @@ optax's own Adam), the Orbax round trip and from_native's refusals."""
 from __future__ import annotations
 
 import functools
+import os
 
 import numpy as np
 import pytest
@@ -216,3 +217,22 @@ def test_the_schedule_runs_inside_grad_through_an_update():
         np.testing.assert_allclose(got, want, rtol=1e-6)
         _, state = ad.update({"w": jnp.ones(2)}, state, params)
     assert ad._update._cache_size() == 1  # adapter.update: one trace
+
+
+@pytest.mark.parametrize("env, expected", [
+    ({}, "--xla_cpu_use_fusion_emitters=false"),
+    ({"XLA_FLAGS": "--xla_force_host_platform_device_count=2"},
+     "--xla_force_host_platform_device_count=2 "
+     "--xla_cpu_use_fusion_emitters=false"),
+    ({"XLA_FLAGS": "--xla_cpu_use_fusion_emitters=true"},
+     "--xla_cpu_use_fusion_emitters=true"),        # the user's choice
+    ({"UNISCHED_XLA_DEFAULTS": "0"}, None),        # opted out
+])
+def test_xla_defaults_respect_the_users_flags(monkeypatch, env, expected):
+    from unisched.backends.jax import _xla
+    monkeypatch.delenv("XLA_FLAGS", raising=False)
+    monkeypatch.delenv("UNISCHED_XLA_DEFAULTS", raising=False)
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    _xla.apply_defaults()
+    assert os.environ.get("XLA_FLAGS") == expected
