@@ -63,7 +63,7 @@ def test_bad_spec_is_a_message_and_exit_2(argv, message, capsys):
 @pytest.mark.parametrize("argv", [
     ["values", "constant(0.1)", "--steps", "0"],
     ["values", "constant(0.1)", "--steps", "x"],
-    ["train", "--framework", "jax", "--schedule", "constant(0.1)"],
+    ["train", "--framework", "julia", "--schedule", "constant(0.1)"],
     ["train", "--framework", "torch", "--schedule", "constant(0.1)",
      "--lr", "a:b"],
 ])
@@ -106,3 +106,16 @@ def test_lr_find_prints_each_suggestion(tmp_path, capsys):
     assert os.path.exists(tmp_path / "lr_find_torch.png")
     saved = json.loads((tmp_path / "lr_find_torch.json").read_text())
     assert len(saved["lrs"]) == 30
+
+
+def test_keras_backend_cannot_change_after_keras_is_imported(monkeypatch):
+    import keras
+
+    from unisched.app.cli import use_keras_backend
+    monkeypatch.setenv("KERAS_BACKEND", keras.backend.backend())
+    other = "jax" if keras.backend.backend() != "jax" else "torch"
+    with pytest.raises(ValueError, match=f"--keras-backend {other}: "
+                       f"Keras is already imported with the"):
+        use_keras_backend(other)
+    use_keras_backend(keras.backend.backend())   # the same one: fine
+    use_keras_backend(None)

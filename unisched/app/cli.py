@@ -9,7 +9,7 @@
     unisched chapter --out DIR [--data D] [--epochs N]
     unisched demo [--out DIR]               the main job: the chapter's
                                             schedules, then one schedule
-                                            trained in all three frameworks
+                                            trained in all four frameworks
 """
 from __future__ import annotations
 
@@ -282,13 +282,39 @@ def _add_training_options(p: argparse.ArgumentParser, epochs: int) -> None:
                         "multiplier or LO:HI (fastai's slice)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", default="out")
+    _add_keras_backend_option(p)
+
+
+def _add_keras_backend_option(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--keras-backend", default=None,
+                   choices=list(KERAS_BACKENDS),
+                   help="the backend Keras 3 runs on (sets KERAS_BACKEND; "
+                        "default: the environment's, else tensorflow)")
+
+
+#: the Keras 3 backends unisched's Keras adapter runs on
+KERAS_BACKENDS = ("tensorflow", "jax", "torch")
+
+
+def use_keras_backend(name: str | None) -> None:
+    """Make Keras 3 run on ``name`` (None: leave it): Keras reads
+    ``KERAS_BACKEND`` once, at its import, so a different backend after
+    that is an error rather than a silent tensorflow run."""
+    if name is None:
+        return
+    keras = sys.modules.get("keras")
+    if keras is not None and keras.backend.backend() != name:
+        raise ValueError(f"--keras-backend {name}: Keras is already "
+                         f"imported with the {keras.backend.backend()} "
+                         f"backend in this process")
+    os.environ["KERAS_BACKEND"] = name
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="unisched",
-        description="One learning-rate schedule for PyTorch, Keras and "
-                    "MXNet.")
+        description="One learning-rate schedule for PyTorch, Keras, "
+                    "MXNet and JAX.")
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("values", help="print a CSV of step,lr")
@@ -307,7 +333,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("train", help="train the LeNet in one framework")
     p.add_argument("--framework", required=True,
-                   choices=["torch", "keras", "mxnet"])
+                   choices=["torch", "keras", "mxnet", "jax"])
     p.add_argument("--schedule", required=True, help="a schedule spec")
     p.add_argument("--workers", type=positive_int, default=None,
                    help="train data-parallel on N workers of the "
@@ -320,7 +346,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("compare", help="train one schedule in several "
                                        "frameworks and compare")
-    p.add_argument("--frameworks", default="torch,keras,mxnet")
+    p.add_argument("--frameworks", default="torch,keras,mxnet,jax")
     p.add_argument("--schedule", required=True, help="a schedule spec")
     _add_training_options(p, epochs=10)
     _add_tensorboard_option(p)
@@ -328,7 +354,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("lr-find", help="the learning-rate finder")
     p.add_argument("--framework", required=True,
-                   choices=["torch", "keras", "mxnet"])
+                   choices=["torch", "keras", "mxnet", "jax"])
     p.add_argument("--start-lr", type=float, default=1e-7)
     p.add_argument("--end-lr", type=float, default=10.0)
     p.add_argument("--num-it", type=positive_int, default=100)
@@ -341,19 +367,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--data", default="digits",
                    choices=["digits", "fashion-mnist"])
     p.add_argument("--epochs", type=positive_int, default=None)
-    p.add_argument("--frameworks", default="torch,keras,mxnet")
+    p.add_argument("--frameworks", default="torch,keras,mxnet,jax")
     p.add_argument("--limit", type=positive_int, default=None)
     p.add_argument("--num-it", type=positive_int, default=100,
                    help="updates of the lr-finder sweep")
     p.set_defaults(func=cmd_chapter)
 
     p = sub.add_parser("demo", help="the main job: the chapter's schedules "
-                                    "and one schedule trained in all three "
+                                    "and one schedule trained in all four "
                                     "frameworks on the embedded data")
     p.add_argument("--out", default="out")
     p.add_argument("--steps", type=positive_int, default=30)
     p.add_argument("--epochs", type=positive_int, default=10)
-    p.add_argument("--frameworks", default="torch,keras,mxnet")
+    p.add_argument("--frameworks", default="torch,keras,mxnet,jax")
+    _add_keras_backend_option(p)
     p.set_defaults(func=cmd_demo)
     return parser
 
@@ -362,6 +389,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
+        use_keras_backend(getattr(args, "keras_backend", None))
         return args.func(args)
     except BrokenPipeError:  # `unisched values ... | head`: not an error
         devnull = os.open(os.devnull, os.O_WRONLY)

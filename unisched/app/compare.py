@@ -18,7 +18,7 @@ from .data import Dataset
 from .._io import write_text
 from ..tools import Recorder
 
-FRAMEWORKS = ("torch", "keras", "mxnet")
+FRAMEWORKS = ("torch", "keras", "mxnet", "jax")
 
 
 def check_frameworks(frameworks: Sequence[str] | str) -> list[str]:
