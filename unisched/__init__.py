@@ -11,9 +11,9 @@ adapters live in ``unisched.backends`` and are imported only on demand:
 (0.5, 0.01)
 """
 from .base import Schedule, from_config, registered
-from .combinators import (Epochwise, Floor, Join, Multiply, Scale, Shift,
-                          Warmup, epochwise, floor, join, multiply, scale,
-                          shift, warmup)
+from .combinators import (Epochwise, Floor, Join, Multiply, Reverse, Scale,
+                          Shift, Warmup, epochwise, floor, join, multiply,
+                          reverse, scale, shift, warmup)
 from .cyclic import (CosineRestartsScheduler, CyclicMomentum,
                      CyclicScheduler, OneCycleMomentum, OneCycleScheduler,
                      WarmupStableDecayScheduler)
@@ -24,6 +24,7 @@ from .schedules import (ConstantScheduler, CosineScheduler,
                         PiecewiseConstantScheduler, PolyScheduler,
                         SquareRootScheduler)
 from .spec import SpecError, parse
+from . import presets  # noqa: F401  (registers the hf_* spec names)
 
 __version__ = "0.1.0"
 
@@ -52,5 +53,7 @@ __all__ = [
     "CyclicScheduler", "CyclicMomentum", "OneCycleScheduler",
     "OneCycleMomentum", "WarmupStableDecayScheduler", "ReduceOnPlateau",
     "Warmup", "Join", "Epochwise", "Shift", "Scale", "Multiply", "Floor",
+    "Reverse",
     "warmup", "join", "epochwise", "shift", "scale", "multiply", "floor",
+    "reverse",
 ]

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 import numbers
-from typing import Any, Iterable, Sequence
+from typing import Any, Callable, Iterable, Sequence
 
 import numpy as np
 
@@ -103,11 +103,25 @@ def boolean(name: str, value: Any) -> bool:
     return bool(value)
 
 
-def increasing_ints(name: str, value: Any, minimum: int = 0) -> list[int]:
-    """A non-empty, strictly increasing list of integers >= ``minimum``."""
+def length(name: str, value: Any) -> int | float:
+    """A length in updates that may be fractional: a finite real > 0
+    below 2**53 (an integral value comes back as an ``int``, so that
+    ``20.0`` and ``20`` make equal schedules)."""
+    number = real(name, value)
+    if number <= 0:
+        raise ValueError(f"{name} must be > 0, got {value!r}")
+    if number >= MAX_STEP:
+        raise ValueError(f"{name} must be < 2**53, got {number!r}")
+    return int(number) if number.is_integer() else number
+
+
+def increasing(name: str, value: Any, item: Callable[[str, Any], Any],
+               what: str = "numbers") -> list:
+    """A non-empty, strictly increasing list, each entry checked by
+    ``item(f"{name}[i]", entry)``."""
     if isinstance(value, (str, bytes)) or not isinstance(value, Iterable):
-        raise TypeError(f"{name} must be a list of integers, got {value!r}")
-    items = [integer(f"{name}[{i}]", v, minimum) for i, v in enumerate(value)]
+        raise TypeError(f"{name} must be a list of {what}, got {value!r}")
+    items = [item(f"{name}[{i}]", v) for i, v in enumerate(value)]
     if not items:
         raise ValueError(f"{name} must not be empty, got {value!r}")
     for i in range(1, len(items)):
@@ -116,6 +130,17 @@ def increasing_ints(name: str, value: Any, minimum: int = 0) -> list[int]:
                              f"{items!r} ({name}[{i}]={items[i]} <= "
                              f"{name}[{i - 1}]={items[i - 1]})")
     return items
+
+
+def increasing_ints(name: str, value: Any, minimum: int = 0) -> list[int]:
+    """A non-empty, strictly increasing list of integers >= ``minimum``."""
+    return increasing(name, value, lambda n, v: integer(n, v, minimum),
+                      "integers")
+
+
+def increasing_lengths(name: str, value: Any) -> list[int | float]:
+    """A non-empty, strictly increasing list of :func:`length` values."""
+    return increasing(name, value, length)
 
 
 def rates(name: str, value: Any) -> list[float]:

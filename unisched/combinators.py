@@ -14,8 +14,7 @@ from typing import Sequence
 
 from . import _validate as check
 from .base import Schedule, register
-from .schedules import (WARMUP_MODES, increasing_lengths, length,
-                        piecewise, warmup_ramp)
+from .schedules import WARMUP_MODES, piecewise, warmup_ramp
 
 
 def _schedule(name: str, value) -> Schedule:
@@ -105,7 +104,7 @@ class Join(Schedule):
                             f"got {schedules!r}")
         schedules = [_schedule(f"schedules[{i}]", s)
                      for i, s in enumerate(schedules)]
-        boundaries = increasing_lengths("boundaries", boundaries)
+        boundaries = check.increasing_lengths("boundaries", boundaries)
         schedules = check.pieces("schedules", schedules, boundaries)
         super().__init__(schedules=schedules, boundaries=boundaries)
 
@@ -320,7 +319,7 @@ class Reverse(Schedule):
 
     def __init__(self, schedule: Schedule, steps: float) -> None:
         super().__init__(schedule=_schedule("schedule", schedule),
-                         steps=length("steps", steps))
+                         steps=check.length("steps", steps))
 
     def _eval(self, t, ops):
         return self.schedule._eval(ops.maximum(self.steps - t, 0.0), ops)

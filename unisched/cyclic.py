@@ -406,8 +406,3 @@ class WarmupStableDecayScheduler(Schedule):
     def default_horizon(self) -> int:
         return self.warmup_steps + self.stable_steps + self.decay_steps + 1
 
-
-# The named presets (unisched.presets: hf_cosine, ...) register their spec
-# names when imported; this, the last schedule module ``import unisched``
-# loads, imports them so that parse() and from_config() know the names.
-from . import presets as _presets  # noqa: E402,F401  (registration)

@@ -15,7 +15,7 @@ schedule is still called at whole updates only.
 from __future__ import annotations
 
 import math
-from typing import Any, Iterable, Sequence
+from typing import Sequence
 
 from . import _validate as check
 from .base import Schedule, register
@@ -24,33 +24,6 @@ from .base import Schedule, register
 #: becomes ``q`` (linear), ``(1 - cos(pi q)) / 2`` (cosine),
 #: ``1 - sqrt(1 - q)`` (1-sqrt, Hugging Face's WSD) or 0 (constant)
 WARMUP_MODES = ("linear", "constant", "cosine", "1-sqrt")
-
-
-def length(name: str, value: Any) -> int | float:
-    """A length in updates that may be fractional: a finite real > 0
-    below 2**53 (an integral value comes back as an ``int``, so that
-    ``20.0`` and ``20`` make equal schedules)."""
-    number = check.real(name, value)
-    if number <= 0:
-        raise ValueError(f"{name} must be > 0, got {value!r}")
-    if number >= check.MAX_STEP:
-        raise ValueError(f"{name} must be < 2**53, got {number!r}")
-    return int(number) if number.is_integer() else number
-
-
-def increasing_lengths(name: str, value: Any) -> list[int | float]:
-    """A non-empty, strictly increasing list of :func:`length` values."""
-    if isinstance(value, (str, bytes)) or not isinstance(value, Iterable):
-        raise TypeError(f"{name} must be a list of numbers, got {value!r}")
-    items = [length(f"{name}[{i}]", v) for i, v in enumerate(value)]
-    if not items:
-        raise ValueError(f"{name} must not be empty, got {value!r}")
-    for i in range(1, len(items)):
-        if items[i] <= items[i - 1]:
-            raise ValueError(f"{name} must be strictly increasing, got "
-                             f"{items!r} ({name}[{i}]={items[i]} <= "
-                             f"{name}[{i - 1}]={items[i - 1]})")
-    return items
 
 
 def cosine_wave(p, ops, cycles: float = 1.0, restarts: bool = False,
@@ -237,7 +210,7 @@ class _Annealed(_MXNetWarmup):
 
     def _check(self, max_update, base_lr, final_lr, warmup_steps,
                warmup_begin_lr, warmup_mode) -> dict:
-        max_update = length("max_update", max_update)
+        max_update = check.length("max_update", max_update)
         base_lr = check.rate("base_lr", base_lr)
         warmup = self._check_warmup(base_lr, warmup_steps, warmup_begin_lr,
                                     warmup_mode)
@@ -382,7 +355,7 @@ class _PeriodDecay(Schedule):
                  staircase: bool = False) -> None:
         super().__init__(base_lr=check.rate("base_lr", base_lr),
                          factor=self._factor_check("factor", factor),
-                         step=length("step", step),
+                         step=check.length("step", step),
                          staircase=check.boolean("staircase", staircase))
 
     def _periods(self, t, ops):

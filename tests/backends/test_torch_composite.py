@@ -379,21 +379,24 @@ def test_chained_refuses_non_multiplicative_children(kind, reason):
         convert(sched)
 
 
-@pytest.mark.parametrize("code", [
-    lambda o: L.LambdaLR(o, lambda k: 0.9 ** k),
-    lambda o: L.MultiplicativeLR(o, lambda k: 0.9),
+@pytest.mark.parametrize("code, error, reason", [
+    # a LambdaLR converts when it is one of transformers' schedules
+    (lambda o: L.LambdaLR(o, lambda k: 0.9 ** k), ValueError,
+     r"LambdaLR: lr_lambda .* is code-defined"),
+    (lambda o: L.MultiplicativeLR(o, lambda k: 0.9), TypeError,
+     r"from_native converts exactly .*got torch.optim.lr_scheduler."
+     r"MultiplicativeLR \(code-defined"),
 ])
-def test_code_defined_children_are_refused_with_from_natives_reason(code):
+def test_code_defined_children_are_refused_with_from_natives_reason(
+        code, error, reason):
     opt = _opt()
     child = code(opt)
     name = type(child).__name__
     for sched in (L.SequentialLR(opt, [L.StepLR(opt, 3), child], [4]),
                   L.ChainedScheduler([L.StepLR(opt, 3), child])):
-        with pytest.raises(TypeError, match=rf"{type(sched).__name__}: "
+        with pytest.raises(error, match=rf"{type(sched).__name__}: "
                            rf"schedulers\[1\] \({name}\) cannot be "
-                           rf"converted: from_native converts exactly .*"
-                           rf"got torch.optim.lr_scheduler.{name} \(code-"
-                           rf"defined"):
+                           rf"converted: {reason}"):
             convert(sched)
 
 
