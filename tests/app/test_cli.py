@@ -48,7 +48,7 @@ def test_plot_writes_a_png(tmp_path, capsys):
     (["values", "cosin(max_update=3)", "--steps", "3"],
      "unknown schedule 'cosin'"),
     (["values", "cosine(max_update=0)", "--steps", "3"],
-     "max_update must be >= 1, got 0"),
+     "max_update must be > 0, got 0"),
     (["values", "cosine(max_update=3, lr=1)", "--steps", "3"],
      "unknown argument(s) lr"),
     (["values", "cosine(3", "--steps", "3"], "expected"),

@@ -314,7 +314,7 @@ def test_device_defaults():
      "must take the optimizer"),
     (dict(sched=L.LambdaLR(torch.optim.SGD(
         [torch.nn.Parameter(torch.zeros(1))], lr=1.0), lambda k: 1.0)),
-     TypeError, "LambdaLR"),
+     ValueError, "LambdaLR: lr_lambda .* is code-defined"),
     (dict(sched=us.ReduceOnPlateau(0.1, mode="max")), ValueError, "mode"),
     (dict(data="digits"), TypeError, "Dataset"),
 ])
