@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+import time
 
 import unisched as us
 from unisched.app.distributed import run_processes
@@ -107,6 +108,15 @@ def launch(procs, tmp_path, timeout: float = TIMEOUT) -> None:
     logs = tmp_path / "logs"
     logs.mkdir(exist_ok=True)
     run_processes(procs, timeout, str(logs))
+
+
+def wait_for(path: str, timeout: float = TIMEOUT) -> None:
+    """Until ``path`` exists (another process of the launch is done)."""
+    deadline = time.monotonic() + timeout
+    while not os.path.exists(path):
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"{path} did not appear in {timeout} s")
+        time.sleep(0.1)
 
 
 def write_records(out_dir: str, tag: str, rank: int, records) -> None:

@@ -89,3 +89,23 @@ def test_every_process_is_ended(tmp_path, failing):
     for path in pids:
         for pid in map(int, path.read_text().split()):
             assert _gone(pid)
+
+
+def test_a_terminated_launcher_ends_its_processes(tmp_path):
+    """SIGTERM to the launcher (a job scheduler's kill) ends what it
+    started before it exits."""
+    import signal
+    import subprocess
+    pids = tmp_path / "p0"
+    code = (f"from unisched.app.distributed import run_processes\n"
+            f"run_processes([({_sleeper(pids, 0)!r}, {{}})], 120, "
+            f"{str(tmp_path)!r})\n")
+    launcher = subprocess.Popen([sys.executable, "-c", code])
+    deadline = time.monotonic() + 60
+    while not pids.exists() or not pids.read_text().strip():
+        assert time.monotonic() < deadline and launcher.poll() is None
+        time.sleep(0.1)
+    launcher.send_signal(signal.SIGTERM)
+    assert launcher.wait(30) == 128 + signal.SIGTERM
+    for pid in map(int, pids.read_text().split()):
+        assert _gone(pid)

@@ -4,9 +4,10 @@ MODE OUT``.  ENGINE ``mirrored``: one process, ``MirroredStrategy`` over
 replica's rate, momentum and weights.  ENGINE ``mwms``: one of 2
 ``MultiWorkerMirroredStrategy`` workers (``TF_CONFIG``), a custom
 ``strategy.run`` loop (``model.fit`` under it hits keras-team/keras#20585).
-MODE ``run`` (checkpoint at update K), ``resume`` (from it, fresh
-process) or ``crash`` (``mirrored``: checkpoints after epochs 1 and 2,
-killed while writing the third)."""
+MODE ``run`` (checkpoint at update K) or ``resume`` (from it, fresh
+processes; the ``mirrored`` process then crashes, once the MWMS workers
+of the launch are done: checkpoints after epochs 1 and 2 of the cosine
+schedule, killed while writing the third)."""
 from __future__ import annotations
 
 import os
@@ -23,10 +24,16 @@ def main(engine: str, mode: str, out: str) -> None:
         strategy = ukd.mirrored(2)
     else:
         strategy = tf.distribute.MultiWorkerMirroredStrategy()
-    names = ["cosine"] if mode == "crash" else None
-    from dist_common import SCHEDULES
-    for name in names or list(SCHEDULES):
+    from dist_common import SCHEDULES, WORKERS, wait_for
+    for name in SCHEDULES:
         Run(strategy, engine, mode, name, out).train()
+    if engine == "mwms":
+        rank = strategy.cluster_resolver.task_id
+        open(os.path.join(out, f"mwms-{mode}.rank{rank}.done"), "w").close()
+    elif mode == "resume":
+        for rank in range(WORKERS):     # the workers of the launch first
+            wait_for(os.path.join(out, f"mwms-resume.rank{rank}.done"))
+        Run(strategy, engine, "crash", "cosine", out).train()
 
 
 class Run:

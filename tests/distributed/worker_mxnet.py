@@ -15,7 +15,6 @@ import json
 import os
 import signal
 import sys
-import time
 
 import numpy as np
 
@@ -43,7 +42,7 @@ class RecordingSGD(mx.optimizer.SGD):
 
 
 def main(uok: str, mode: str, out: str) -> None:
-    from dist_common import SCHEDULES, write_records
+    from dist_common import SCHEDULES, wait_for, write_records
     kv = mx.kv.create("dist_sync")
     uok = uok == "1"
     tag = f"uok{int(uok)}"
@@ -55,16 +54,8 @@ def main(uok: str, mode: str, out: str) -> None:
     open(os.path.join(out, f"{tag}-{mode}.rank{kv.rank}.done"), "w").close()
     if mode == "resume" and not uok:
         for rank in range(kv.num_workers):      # the other set first
-            _wait(os.path.join(out, f"uok1-resume.rank{rank}.done"))
+            wait_for(os.path.join(out, f"uok1-resume.rank{rank}.done"))
         Run(kv, uok, "crash", "cosine", len(SCHEDULES), out).train()
-
-
-def _wait(path: str, timeout: float = 200.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not os.path.exists(path):
-        if time.monotonic() > deadline:
-            raise TimeoutError(path)
-        time.sleep(0.1)
 
 
 class Run:

@@ -37,6 +37,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from dataclasses import asdict, dataclass, field
 from typing import Any, Callable, Mapping, Sequence
@@ -171,6 +172,7 @@ def run_processes(procs: Sequence[tuple[Sequence[str], Mapping[str, str]]],
     ``TimeoutError``."""
     timeout = check.positive("timeout", timeout)
     running: list[tuple[subprocess.Popen, str]] = []
+    previous = _exit_on_sigterm()
     try:
         for i, (argv, env) in enumerate(procs):
             log = os.path.join(log_dir, f"process{i}.log")
@@ -199,6 +201,21 @@ def run_processes(procs: Sequence[tuple[Sequence[str], Mapping[str, str]]],
     finally:
         for proc, _ in running:
             _end(proc)
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
+
+
+def _exit_on_sigterm() -> Any:
+    """While processes run, SIGTERM (a job scheduler, ``kill``) raises
+    ``SystemExit`` so that they are ended too (Python's default would
+    exit at once, leaving them); returns the handler to put back (None
+    off the main thread, where handlers cannot be set)."""
+    if threading.current_thread() is not threading.main_thread():
+        return None
+
+    def terminate(signum: int, frame: Any) -> None:
+        raise SystemExit(128 + signum)
+    return signal.signal(signal.SIGTERM, terminate)
 
 
 def _end(proc: subprocess.Popen) -> None:
