@@ -89,8 +89,9 @@ from __future__ import annotations
 
 import numbers
 import re
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 import unisched
 from unisched import _validate as check

@@ -3,7 +3,7 @@ Python puts this folder on the path of the script it runs)."""
 from __future__ import annotations
 
 import time
-from typing import Callable
+from collections.abc import Callable
 
 
 def best_of(fn: Callable[[], object], repeats: int = 3) -> float:

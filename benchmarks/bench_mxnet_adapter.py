@@ -26,8 +26,9 @@ import warnings
 import numpy as np
 
 import unisched as us
-from _timing import best_of
 from unisched.backends import mxnet as usm
+
+from _timing import best_of
 
 warnings.simplefilter("ignore", DeprecationWarning)
 mx = usm.mx

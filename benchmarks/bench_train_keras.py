@@ -36,16 +36,14 @@ import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-import keras  # noqa: E402
-import tensorflow as tf  # noqa: E402
+import keras
+import tensorflow as tf
 
-import unisched as us  # noqa: E402
-from unisched.backends.keras.lenet import build_lenet, to_nhwc  # noqa
-from unisched.backends.keras import (  # noqa: E402
-    KerasTrainer, train_lenet)
-from unisched.app.data import (  # noqa: E402
-    iterate_batches, load_dataset, num_batches)
-from unisched.app.training import fit  # noqa: E402
+import unisched as us
+from unisched.app.data import iterate_batches, load_dataset, num_batches
+from unisched.app.training import fit
+from unisched.backends.keras import KerasTrainer, train_lenet
+from unisched.backends.keras.lenet import build_lenet, to_nhwc
 
 BATCH = 256
 EPOCHS = 3

@@ -42,12 +42,11 @@ import warnings
 import numpy as np
 
 import unisched as us
-
+from unisched.app.data import Dataset
+from unisched.app.training import fit
 from unisched.backends.mxnet import lenet as tm
 from unisched.backends.mxnet.lenet import build_lenet
-from unisched.app.data import Dataset
 from unisched.tools import Recorder
-from unisched.app.training import fit
 
 warnings.simplefilter("ignore", DeprecationWarning)
 mx = tm.mx
@@ -70,7 +69,8 @@ class Accumulator:
         self.data = [0.0] * n
 
     def add(self, *args) -> None:
-        self.data = [a + float(b) for a, b in zip(self.data, args)]
+        self.data = [a + float(b)
+                     for a, b in zip(self.data, args, strict=True)]
 
     def __getitem__(self, idx: int) -> float:
         return self.data[idx]
@@ -95,7 +95,7 @@ def chapter_epoch(net, train_iter, test_iter, loss, trainer, device):
     apart from the plotting, on the NDArray API that ``build_lenet``
     uses instead of the chapter's ``npx.set_np()``)."""
     metric = Accumulator(3)
-    for i, (X, y) in enumerate(train_iter):
+    for i, (X, y) in enumerate(train_iter):  # noqa: B007 (verbatim)
         X, y = X.as_in_context(device), y.as_in_context(device)
         with autograd.record():
             y_hat = net(X)

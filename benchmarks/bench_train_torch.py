@@ -47,9 +47,9 @@ from torch import nn
 from torch.optim import lr_scheduler
 
 import unisched as us
-from unisched.backends.torch.lenet import build_lenet
-from unisched.backends.torch import train_lenet
 from unisched.app.data import iterate_batches, load_dataset
+from unisched.backends.torch import train_lenet
+from unisched.backends.torch.lenet import build_lenet
 
 BATCH = 256
 LR = 0.3
@@ -64,7 +64,8 @@ class Accumulator:
         self.data = [0.0] * n
 
     def add(self, *args):
-        self.data = [a + float(b) for a, b in zip(self.data, args)]
+        self.data = [a + float(b)
+                     for a, b in zip(self.data, args, strict=True)]
 
     def __getitem__(self, idx):
         return self.data[idx]
@@ -98,14 +99,14 @@ def chapter_train(net, train_iter, test_iter, num_epochs, loss, trainer,
     its Xavier re-initialisation: both loops start from the same
     weights)."""
     net.to(device)
-    for epoch in range(num_epochs):
+    for epoch in range(num_epochs):  # noqa: B007 (the chapter's loop)
         metric = Accumulator(3)  # train_loss, train_acc, num_examples
-        for i, (X, y) in enumerate(train_iter):
+        for i, (X, y) in enumerate(train_iter):  # noqa: B007 (verbatim)
             net.train()
             trainer.zero_grad()
             X, y = X.to(device), y.to(device)
             y_hat = net(X)
-            l = loss(y_hat, y)
+            l = loss(y_hat, y)  # noqa: E741 (the chapter's name)
             l.backward()
             trainer.step()
             with torch.no_grad():

@@ -10,21 +10,47 @@ adapters live in ``unisched.backends`` and are imported only on demand:
 >>> s(0), s(20)
 (0.5, 0.01)
 """
-from .base import Schedule, from_config, registered
-from .combinators import (Epochwise, Floor, Join, Multiply, Reverse, Scale,
-                          Shift, Warmup, epochwise, floor, join, multiply,
-                          reverse, scale, shift, warmup)
-from .cyclic import (CosineRestartsScheduler, CyclicMomentum,
-                     CyclicScheduler, OneCycleMomentum, OneCycleScheduler,
-                     WarmupStableDecayScheduler)
-from .plateau import ReduceOnPlateau
-from .schedules import (ConstantScheduler, CosineScheduler,
-                        ExponentialScheduler, FactorScheduler,
-                        InverseTimeScheduler, MultiFactorScheduler,
-                        PiecewiseConstantScheduler, PolyScheduler,
-                        SquareRootScheduler)
-from .spec import SpecError, parse
 from . import presets  # noqa: F401  (registers the hf_* spec names)
+from .base import Schedule, from_config, registered
+from .combinators import (
+    Epochwise,
+    Floor,
+    Join,
+    Multiply,
+    Reverse,
+    Scale,
+    Shift,
+    Warmup,
+    epochwise,
+    floor,
+    join,
+    multiply,
+    reverse,
+    scale,
+    shift,
+    warmup,
+)
+from .cyclic import (
+    CosineRestartsScheduler,
+    CyclicMomentum,
+    CyclicScheduler,
+    OneCycleMomentum,
+    OneCycleScheduler,
+    WarmupStableDecayScheduler,
+)
+from .plateau import ReduceOnPlateau
+from .schedules import (
+    ConstantScheduler,
+    CosineScheduler,
+    ExponentialScheduler,
+    FactorScheduler,
+    InverseTimeScheduler,
+    MultiFactorScheduler,
+    PiecewiseConstantScheduler,
+    PolyScheduler,
+    SquareRootScheduler,
+)
+from .spec import SpecError, parse
 
 __version__ = "0.1.0"
 

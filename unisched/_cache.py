@@ -9,7 +9,7 @@ computes the very same arrays as the uninterrupted run.
 """
 from __future__ import annotations
 
-from typing import Iterable
+from collections.abc import Iterable
 
 import numpy as np
 
@@ -45,7 +45,7 @@ class StepCache:
         start = k - k % BLOCK
         steps = np.arange(start, start + BLOCK)
         self.rows = list(zip(*(s.values(steps).tolist()
-                                for s in self.schedules)))
+                                for s in self.schedules), strict=True))
         self.start = start
         return self.rows[k - start]
 

@@ -11,7 +11,7 @@ import json
 import os
 import shutil
 import tempfile
-from typing import Iterator
+from collections.abc import Iterator
 
 #: the file listing one run's outputs inside an output folder
 MANIFEST = ".unisched-run.json"

@@ -24,11 +24,11 @@ import numpy as np
 from . import _validate as check
 from ._ops import NumpyOps, ScalarOps
 
-_REGISTRY: dict[str, type["Schedule"]] = {}
+_REGISTRY: dict[str, type[Schedule]] = {}
 _CHUNK = 16384
 
 
-def register(cls: type["Schedule"]) -> type["Schedule"]:
+def register(cls: type[Schedule]) -> type[Schedule]:
     """Class decorator: make ``cls`` reachable by its ``name`` in configs
     and specs."""
     if cls.name in _REGISTRY:
@@ -37,25 +37,25 @@ def register(cls: type["Schedule"]) -> type["Schedule"]:
     return cls
 
 
-def registered() -> dict[str, type["Schedule"]]:
+def registered() -> dict[str, type[Schedule]]:
     """A copy of the name -> class registry."""
     return dict(_REGISTRY)
 
 
-def schedule_class(name: Any) -> type["Schedule"]:
+def schedule_class(name: Any) -> type[Schedule]:
     if not isinstance(name, str) or name not in _REGISTRY:
         raise ValueError(f"unknown schedule name {name!r}; valid names: "
                          f"{', '.join(sorted(_REGISTRY))}")
     return _REGISTRY[name]
 
 
-def parameter_names(cls: type["Schedule"]) -> list[str]:
+def parameter_names(cls: type[Schedule]) -> list[str]:
     params = inspect.signature(cls.__init__).parameters
     return [p for p in params if p != "self"]
 
 
 def build(name: str, args: tuple = (), kwargs: dict | None = None
-          ) -> "Schedule":
+          ) -> Schedule:
     """Construct the schedule registered as ``name``; an unknown argument
     gets a ``ValueError`` listing the valid ones."""
     cls = schedule_class(name)
@@ -98,7 +98,7 @@ def _decode(value: Any, depth: int) -> Any:
     return value
 
 
-def from_config(config: Any) -> "Schedule":
+def from_config(config: Any) -> Schedule:
     """Rebuild a schedule from ``to_config()`` output (or its JSON).
 
     >>> from unisched import CosineScheduler, from_config
@@ -117,7 +117,7 @@ def from_config(config: Any) -> "Schedule":
     return _from_dict(config, 0)
 
 
-def _from_dict(config: dict, depth: int) -> "Schedule":
+def _from_dict(config: dict, depth: int) -> Schedule:
     if "name" not in config:
         raise ValueError(f"config has no 'name' key: {config!r:.200}")
     kwargs = {k: _decode(v, depth) for k, v in config.items()
@@ -212,7 +212,7 @@ class Schedule:
                          f"bound it, e.g. with a join or a smaller factor")
 
     @property
-    def momentum(self) -> "Schedule | None":
+    def momentum(self) -> Schedule | None:
         """The momentum (or Adam beta1) cycle that goes with this
         schedule, as a schedule; ``None`` where there is none."""
         return None

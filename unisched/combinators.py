@@ -10,7 +10,7 @@ follow their schedule through each combinator.
 from __future__ import annotations
 
 import math
-from typing import Sequence
+from collections.abc import Sequence
 
 from . import _validate as check
 from .base import Schedule, register
@@ -112,7 +112,7 @@ class Join(Schedule):
         starts = (0,) + self.boundaries
         return piecewise(t, ops, self.boundaries, [
             piece._eval(ops.maximum(t - start, 0.0), ops)
-            for start, piece in zip(starts, self.schedules)],
+            for start, piece in zip(starts, self.schedules, strict=True)],
             from_boundary=True)
 
     @property

@@ -160,7 +160,7 @@ class CyclicScheduler(Schedule):
             * self._shape(t, ops)
 
     @property
-    def momentum(self) -> "CyclicMomentum | None":
+    def momentum(self) -> CyclicMomentum | None:
         """The momentum cycle (None with ``cycle_momentum=False``)."""
         return CyclicMomentum(self) if self.cycle_momentum else None
 
@@ -252,7 +252,7 @@ class OneCycleScheduler(Schedule):
                 f"{initial / self.final_div_factor}")
         ends = self._phase_ends()
         starts = [0.0] + ends[:-1]
-        if any(e <= s for s, e in zip(starts, ends)):
+        if any(e <= s for s, e in zip(starts, ends, strict=True)):
             raise ValueError(
                 f"pct_start={self.pct_start!r} with max_update="
                 f"{self.max_update} leaves a phase of the cycle empty "
@@ -263,7 +263,7 @@ class OneCycleScheduler(Schedule):
     def fastai(cls, max_lr: float, max_update: int, pct_start: float = 0.25,
                div: float = 25.0, div_final: float = 1e5,
                moms: tuple[float, float, float] = (0.95, 0.85, 0.95)
-               ) -> "OneCycleScheduler":
+               ) -> OneCycleScheduler:
         """fastai's ``fit_one_cycle`` defaults: from ``max_lr / div`` up to
         ``max_lr`` over the first quarter, cosine down to
         ``max_lr / div_final``; momentum 0.95 -> 0.85 -> 0.95."""
@@ -314,7 +314,7 @@ class OneCycleScheduler(Schedule):
         return self._cycle(t, ops, points)
 
     @property
-    def momentum(self) -> "OneCycleMomentum | None":
+    def momentum(self) -> OneCycleMomentum | None:
         """The momentum cycle (None with ``cycle_momentum=False``)."""
         return OneCycleMomentum(self) if self.cycle_momentum else None
 

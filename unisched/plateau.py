@@ -13,7 +13,7 @@ _STATE_KEYS = ("best", "num_bad_epochs", "cooldown_counter", "last_epoch",
                "scale", "num_reductions")
 
 
-def _restore(config: dict, state: dict) -> "ReduceOnPlateau":
+def _restore(config: dict, state: dict) -> ReduceOnPlateau:
     sched = from_config(config)
     sched.load_state_dict(state)
     return sched

@@ -45,9 +45,13 @@ from . import _validate as check
 from .base import Schedule, register
 from .combinators import join, shift, warmup
 from .cyclic import DECAY_SHAPES, WarmupStableDecayScheduler
-from .schedules import (ConstantScheduler, CosineScheduler,
-                        PiecewiseConstantScheduler, PolyScheduler,
-                        SquareRootScheduler)
+from .schedules import (
+    ConstantScheduler,
+    CosineScheduler,
+    PiecewiseConstantScheduler,
+    PolyScheduler,
+    SquareRootScheduler,
+)
 from .spec import parse
 
 #: the chapter's policies, in the order the chapter introduces them

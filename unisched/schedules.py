@@ -15,7 +15,8 @@ schedule is still called at whole updates only.
 from __future__ import annotations
 
 import math
-from typing import Sequence
+from collections.abc import Sequence
+from typing import Any
 
 from . import _validate as check
 from .base import Schedule, register
@@ -55,15 +56,18 @@ class _MXNetWarmup(Schedule):
     linearly from ``warmup_begin_lr`` towards ``base_lr`` (``'linear'``)
     or stays at ``warmup_begin_lr`` (``'constant'``)."""
 
-    def _check_warmup(self, base_lr: float, warmup_steps, warmup_begin_lr,
-                      warmup_mode) -> tuple[int, float, str]:
+    def _check_warmup(self, base_lr: float, warmup_steps: Any,
+                      warmup_begin_lr: Any, warmup_mode: Any
+                      ) -> dict[str, Any]:
+        """The three warmup arguments, validated, by name."""
         warmup_steps = check.integer("warmup_steps", warmup_steps)
         warmup_begin_lr = check.rate("warmup_begin_lr", warmup_begin_lr)
         warmup_mode = check.choice("warmup_mode", warmup_mode, WARMUP_MODES)
         if warmup_begin_lr > base_lr:
             raise ValueError(f"warmup_begin_lr must be <= base_lr "
                              f"({base_lr!r}), got {warmup_begin_lr!r}")
-        return warmup_steps, warmup_begin_lr, warmup_mode
+        return dict(warmup_steps=warmup_steps,
+                    warmup_begin_lr=warmup_begin_lr, warmup_mode=warmup_mode)
 
     def _with_warmup(self, t, ops, after):
         if self.warmup_steps == 0:
@@ -157,9 +161,8 @@ class FactorScheduler(_MXNetWarmup):
             factor=check.in_range("factor", factor, 0.0, 1.0),
             stop_factor_lr=check.rate("stop_factor_lr", stop_factor_lr),
             base_lr=base_lr,
-            **dict(zip(("warmup_steps", "warmup_begin_lr", "warmup_mode"),
-                       self._check_warmup(base_lr, warmup_steps,
-                                          warmup_begin_lr, warmup_mode))))
+            **self._check_warmup(base_lr, warmup_steps, warmup_begin_lr,
+                                 warmup_mode))
 
     def _eval(self, t, ops):
         k = ops.maximum(ops.ceil(t / self.step) - 1.0, 0.0)
@@ -192,9 +195,8 @@ class MultiFactorScheduler(_MXNetWarmup):
             step=check.increasing_ints("step", step, 1),
             factor=check.in_range("factor", factor, 0.0, 1.0),
             base_lr=base_lr,
-            **dict(zip(("warmup_steps", "warmup_begin_lr", "warmup_mode"),
-                       self._check_warmup(base_lr, warmup_steps,
-                                          warmup_begin_lr, warmup_mode))))
+            **self._check_warmup(base_lr, warmup_steps, warmup_begin_lr,
+                                 warmup_mode))
 
     def _eval(self, t, ops):
         k = 0.0 * t
@@ -214,13 +216,11 @@ class _Annealed(_MXNetWarmup):
         base_lr = check.rate("base_lr", base_lr)
         warmup = self._check_warmup(base_lr, warmup_steps, warmup_begin_lr,
                                     warmup_mode)
-        if warmup[0] > max_update:
+        if warmup["warmup_steps"] > max_update:
             raise ValueError(f"warmup_steps must be <= max_update "
-                             f"({max_update}), got {warmup[0]}")
+                             f"({max_update}), got {warmup['warmup_steps']}")
         return dict(max_update=max_update, base_lr=base_lr,
-                    final_lr=check.rate("final_lr", final_lr),
-                    warmup_steps=warmup[0], warmup_begin_lr=warmup[1],
-                    warmup_mode=warmup[2])
+                    final_lr=check.rate("final_lr", final_lr), **warmup)
 
     def _progress(self, t, ops):
         """Fraction of the decay done, clipped to [0, 1]."""
@@ -434,7 +434,7 @@ def piecewise(t, ops, boundaries, pieces, *, from_boundary=False):
     where ``boundaries[i-1] <= t < boundaries[i]`` (:func:`unisched.join`:
     a piece starts at its boundary)."""
     out = pieces[0]
-    for boundary, value in zip(boundaries, pieces[1:]):
+    for boundary, value in zip(boundaries, pieces[1:], strict=True):
         after = t >= boundary if from_boundary else t > boundary
         out = ops.where(after, value, out)
     return out

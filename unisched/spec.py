@@ -111,8 +111,8 @@ class _Parser:
         _, name, pos = self.take(kind="name")
         if name not in self.names:
             valid = ", ".join(sorted(registered()))
-            raise SpecError(f"unknown schedule {name[:40]!r} at position {pos} "
-                            f"in spec {self.where(pos)!r}; valid names: "
+            raise SpecError(f"unknown schedule {name[:40]!r} at position "
+                            f"{pos} in spec {self.where(pos)!r}; valid names: "
                             f"{valid}")
         self.take("(")
         args, kwargs = [], {}

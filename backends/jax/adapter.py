@@ -28,18 +28,19 @@ from __future__ import annotations
 
 import functools
 import inspect
-from typing import Any, Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
 
 import jax
 import jax.numpy as jnp
 import optax
 from optax.schedules._inject import WrappedScheduleState
+
 from unisched import _validate as check
 from unisched.base import Schedule
 
 from .. import _contract as contract
-from .ops import (check_horizon, leaf_names, optax_schedule,
-                  scale_leaves)
+from .ops import check_horizon, leaf_names, optax_schedule, scale_leaves
 
 #: Tag stored in every state dict; bumped when the layout changes.
 STATE_FORMAT = "unisched.jax.Adapter/1"

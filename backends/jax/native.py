@@ -14,7 +14,8 @@ import functools
 import json
 import os
 import types
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import jax
 import optax

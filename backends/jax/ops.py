@@ -196,6 +196,7 @@ def scale_leaves(multipliers: Any) -> optax.GradientTransformation:
         if scale is None:
             return updates, state
         leaves, tree = jax.tree_util.tree_flatten(updates)
-        return tree.unflatten([u * jnp.asarray(f, u.dtype)
-                               for u, f in zip(leaves, scale)]), state
+        return tree.unflatten([
+            u * jnp.asarray(f, u.dtype)
+            for u, f in zip(leaves, scale, strict=True)]), state
     return optax.GradientTransformation(init, update)

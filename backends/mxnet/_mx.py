@@ -3,8 +3,9 @@ and the facts about MXNet's optimizers and Trainer the adapter relies on.
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from types import ModuleType
-from typing import Any, Callable
+from typing import Any
 
 import numpy
 

@@ -8,16 +8,16 @@ from typing import Any
 
 # A kvstore server unpickles the optimizer (this class included) while
 # ``import mxnet`` is still running: ``mx.lr_scheduler`` may not be set yet.
-from mxnet.lr_scheduler import LRScheduler as _MXLRScheduler  # noqa: E402
+from mxnet.lr_scheduler import LRScheduler as _MXLRScheduler
 
 import unisched as us
 from unisched import _validate as check
 from unisched._cache import BLOCK, StepCache
 
 from .. import _contract as C
-from ._mx import (_BUFFERED, check_buffers, hook_load_states, mx,
-                  spellings)
+from ._mx import _BUFFERED, check_buffers, hook_load_states, mx, spellings
 from .checkpoint import FORMAT, Checkpointing
+
 
 class LRScheduler(C.Attributes, Checkpointing, _MXLRScheduler):
     """A unisched schedule as an MXNet ``lr_scheduler``.
@@ -82,10 +82,15 @@ class LRScheduler(C.Attributes, Checkpointing, _MXLRScheduler):
         """Updates done since the binding started (the optimizer's
         ``num_update`` minus its value at :func:`bind`, or as loaded): the
         next one uses ``sched(updates_done)``."""
+        return int(self._bound().num_update) - self._origin
+
+    def _bound(self) -> Any:
+        """The bound Trainer's optimizer; a RuntimeError if there is
+        none."""
         if self._optimizer is None:
             raise RuntimeError("this LRScheduler is not bound to a Trainer; "
                                "use unisched.backends.mxnet.bind")
-        return int(self._optimizer.num_update) - self._origin
+        return self._optimizer
 
     # -- MXNet's side ---------------------------------------------------
     @property
@@ -122,7 +127,7 @@ class LRScheduler(C.Attributes, Checkpointing, _MXLRScheduler):
         row = steps.rows[i] if 0 <= i < BLOCK else steps.at(index)
         if self._attrs:
             opt = self._optimizer
-            for name, value in zip(self._attrs, row[1:]):
+            for name, value in zip(self._attrs, row[1:], strict=True):
                 setattr(opt, name, value)
         if not self._stateful:
             # ReduceOnPlateau may change between two calls: never cached.
@@ -152,7 +157,7 @@ class LRScheduler(C.Attributes, Checkpointing, _MXLRScheduler):
         for name, value in saved["hparams"].items():
             setattr(opt, name, value)
         if saved["lr_mult"] is not None:
-            for p, mult in zip(self._params(), saved["lr_mult"]):
+            for p, mult in zip(self._params(), saved["lr_mult"], strict=True):
                 p.lr_mult = mult
         if self._trainer is not None:
             self._trainer.__dict__.pop("load_states", None)
@@ -193,10 +198,10 @@ class LRScheduler(C.Attributes, Checkpointing, _MXLRScheduler):
             C.restore_plateau(binding, ckpt)
         self._setup(binding, attrs)
         if mults is not None:
-            for p, mult in zip(self._params(), mults):
+            for p, mult in zip(self._params(), mults, strict=True):
                 p.lr_mult = mult
         row = self._steps.at(binding.index(self.updates_done))
-        for name, value in zip(attrs, row[1:]):
+        for name, value in zip(attrs, row[1:], strict=True):
             setattr(opt, name, value)
 
     def __repr__(self) -> str:

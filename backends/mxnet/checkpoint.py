@@ -24,9 +24,7 @@ class Checkpointing:
         """Validate ``state`` whole, reconcile it with the binding
         (``on_mismatch``), then set the position into the optimizer's
         update counters: the next update uses ``sched(updates_done)``."""
-        if self._optimizer is None:
-            self.updates_done           # raises: not bound
-        self._adopt(C.check_state(state, FORMAT), self._optimizer)
+        self._adopt(C.check_state(state, FORMAT), self._bound())
 
     def _adopt(self, ckpt: C.Checkpoint, opt: Any, origin: int | None = None
                ) -> None:
@@ -71,8 +69,10 @@ class Checkpointing:
         if self._optimizer is None or not self._optimizer.param_dict:
             return
         self._pending = False
-        for p, mult in zip(self._params(), C.resolve_multipliers(
-                self.multipliers, [[p.name] for p in self._params()])):
+        params = self._params()
+        mults = C.resolve_multipliers(self.multipliers,
+                                      [[p.name] for p in params])
+        for p, mult in zip(params, mults, strict=True):
             p.lr_mult = mult
 
     def __getstate__(self) -> dict:

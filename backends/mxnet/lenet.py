@@ -296,7 +296,8 @@ class MXNetTrainer(Trainer):
         return mx.gluon.Trainer(self.model.collect_params(), opt)
 
     def _multipliers(self) -> dict[str, float]:
-        return dict(zip(_group_patterns(self.model), self.multipliers))
+        return dict(zip(_group_patterns(self.model), self.multipliers,
+                        strict=True))
 
     def _bind(self, schedule: Schedule, options: dict[str, Any]
               ) -> LRScheduler:
@@ -321,7 +322,7 @@ class MXNetTrainer(Trainer):
             factors = resolve_multipliers(
                 check_multipliers(self._multipliers()),
                 [[p.name] for p in params])
-            for p, factor in zip(params, factors):
+            for p, factor in zip(params, factors, strict=True):
                 p.lr_mult = factor
         native = copy.deepcopy(sched)
         # set after construction: MXNet's Optimizer would write its own
@@ -375,13 +376,15 @@ class MXNetTrainer(Trainer):
     def _restore(self, saved: Any) -> None:
         weights, grads, lr_mults, states, num_update, counts = saved
         every = list(self.model.collect_params().values())
-        for p, data, grad, mult in zip(every, weights, grads, lr_mults):
-            for d, s in zip(p.list_data(), data):
+        for p, data, grad, mult in zip(every, weights, grads, lr_mults,
+                                       strict=True):
+            for d, s in zip(p.list_data(), data, strict=True):
                 s.copyto(d)
-            for d, s in zip(p.list_grad() if grad else [], grad):
+            for d, s in zip(p.list_grad() if grad else [], grad, strict=True):
                 s.copyto(d)
             p.lr_mult = mult
-        for updater, state in zip(self.optimizer._updaters, states):
+        for updater, state in zip(self.optimizer._updaters, states,
+                                  strict=True):
             updater.set_states(state)
         opt = self.optimizer.optimizer
         opt.num_update, opt._index_update_count = num_update, counts

@@ -18,8 +18,9 @@ import numpy as np
 import pytest
 
 import unisched as us
-from test_bad_input import _check, case
 from unisched import presets as P
+
+from test_bad_input import _check, case
 
 
 def test_import_unisched_alone_knows_the_names():

@@ -22,9 +22,10 @@ from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 import unisched as us
-from catalog import CATALOG, HORIZON, draw
 from unisched import presets
 from unisched.combinators import Reverse
+
+from catalog import CATALOG, HORIZON, draw
 
 NAMES = sorted(CATALOG)
 SEEDS = st.integers(min_value=0, max_value=2**32 - 1)

@@ -33,6 +33,7 @@ import numpy as np
 import pytest
 
 import unisched as us
+
 from tables_extra import TABLES as EXTRA
 
 REL = 1e-12
@@ -51,7 +52,8 @@ def _observed(sched, metrics):
 
 
 def _mismatches(got, table):
-    return [(step, value, want) for (step, want), value in zip(table, got)
+    return [(step, value, want)
+            for (step, want), value in zip(table, got, strict=True)
             if not math.isclose(value, want, rel_tol=REL, abs_tol=ABS)]
 
 

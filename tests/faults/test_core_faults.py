@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 import unisched as us
+
 from catalog import draw, samples
 
 

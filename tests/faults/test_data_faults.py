@@ -7,9 +7,9 @@ import textwrap
 
 import pytest
 
-from idx_server import (  # noqa: F401 (fixtures are used by name)
-    GOOD, GOOD_SHA, _hermetic_env, server)
 from unisched.app import fashion
+
+from idx_server import GOOD, GOOD_SHA, _hermetic_env, server  # noqa: F401 (fixtures are used by name)
 
 
 def test_processes_repairing_one_corrupt_cache_all_succeed(server,

@@ -15,20 +15,34 @@ import json
 import math
 import os
 
+import matplotlib
 import numpy as np
 import pytest
 
-import matplotlib
-
 matplotlib.use("Agg")
 
-import unisched as us  # noqa: E402
-from unisched import tools  # noqa: E402
-from unisched.tools import (LossSmoother, LRFinderResult,  # noqa: E402
-                            LRFinderState, Recorder, Suggestion, TooFewPoints,
-                            even_mults, group_schedules, lr_finder_schedule,
-                            lr_range, minimum, multipliers, one_cycle,
-                            slide, steep, suggest, trainable_groups, valley)
+import unisched as us
+from unisched import tools
+from unisched.tools import (
+    LossSmoother,
+    LRFinderResult,
+    LRFinderState,
+    Recorder,
+    Suggestion,
+    TooFewPoints,
+    even_mults,
+    group_schedules,
+    lr_finder_schedule,
+    lr_range,
+    minimum,
+    multipliers,
+    one_cycle,
+    slide,
+    steep,
+    suggest,
+    trainable_groups,
+    valley,
+)
 
 # A grid of 0.1 decade per point: x[i] = log10(lr[i]) = i / 10 - 6 exactly
 # (i / 10 and the subtraction are exact enough that x[40] == -2.0).
@@ -468,7 +482,7 @@ def test_group_schedules_equal_fastai_per_group_one_cycle():
     assert scheds[-1] == one_cycle(1e-3, steps)
     peaks = [1e-5, 1e-4, 1e-3]
     for k, want in FASTAI_GROUPS_80.items():
-        for sched, peak, lr in zip(scheds, peaks, want):
+        for sched, peak, lr in zip(scheds, peaks, want, strict=True):
             assert sched(k) == pytest.approx(lr, abs=FASTAI_F32 * peak), k
     k = np.arange(steps + 1)
     for sched in scheds:

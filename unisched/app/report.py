@@ -6,16 +6,16 @@ import hashlib
 import json
 import os
 import re
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any
 
 import numpy as np
 
 from .. import _validate as check
 from .._io import write_text
 from ..tools import Recorder
-
 from .chapter import (
     _CITE,
     _LABEL,
@@ -167,11 +167,11 @@ def comparison_figures(run: ChapterRun, out_dir: str | os.PathLike
                          label=label)
             epochs = rec.epoch_column("epoch")
             for ax, key in zip(axes[1:], ("train_loss", "train_acc",
-                                          "test_acc")):
+                                          "test_acc"), strict=True):
                 ax.plot(epochs, rec.epoch_column(key), style, marker="o",
                         markersize=3, label=label)
         for ax, ylabel in zip(axes, ("learning rate", "train loss",
-                                     "train acc", "test acc")):
+                                     "train acc", "test acc"), strict=True):
             ax.set(xlabel="epoch", ylabel=ylabel)
             ax.grid(True, alpha=0.3)
             ax.legend(fontsize="small")

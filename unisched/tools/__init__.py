@@ -40,15 +40,32 @@ this package computes in float64, so values agree to float32 rounding.
 """
 from __future__ import annotations
 
-from .discriminative import (even_mults, group_schedules, lr_range,
-                             multipliers, trainable_groups)
 from ._common import TooFewPoints
-from .finder import (LossSmoother, LRFinderResult, LRFinderState,
-                     lr_finder_schedule)
+from .discriminative import (
+                             even_mults,
+                             group_schedules,
+                             lr_range,
+                             multipliers,
+                             trainable_groups,
+)
+from .finder import (
+                             LossSmoother,
+                             LRFinderResult,
+                             LRFinderState,
+                             lr_finder_schedule,
+)
 from .onecycle import ONE_CYCLE_PRESETS, one_cycle
 from .recorder import Recorder
-from .suggest import (DEFAULT_SUGGESTIONS, SUGGESTION_METHODS, Suggestion,
-                      minimum, slide, steep, suggest, valley)
+from .suggest import (
+                             DEFAULT_SUGGESTIONS,
+                             SUGGESTION_METHODS,
+                             Suggestion,
+                             minimum,
+                             slide,
+                             steep,
+                             suggest,
+                             valley,
+)
 
 __all__ = [
     "lr_finder_schedule", "LossSmoother", "LRFinderState", "LRFinderResult",

@@ -5,8 +5,9 @@ from __future__ import annotations
 import json
 import math
 import os
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Callable, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -221,7 +222,7 @@ class LRFinderState:
 
     def result(self, methods: Sequence[str | Callable] | None = None,
                skip_start: int | None = None, skip_end: int = SKIP_END
-               ) -> "LRFinderResult":
+               ) -> LRFinderResult:
         """The curve and fastai's suggestions on the smoothed losses.
 
         Args:
@@ -309,7 +310,7 @@ class LRFinderResult:
         }
 
     @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> "LRFinderResult":
+    def from_dict(cls, data: Mapping[str, Any]) -> LRFinderResult:
         """Inverse of :meth:`to_dict`."""
         if not isinstance(data, Mapping):
             raise TypeError(f"data must be a dict, got {data!r}")
