@@ -20,6 +20,13 @@ demo: $(STAMP)
 test: $(STAMP)
 	$(PY) -m pytest -n $(JOBS) -q
 
+.PHONY: lint
+# Lint and types: ruff with the rules in pyproject.toml, then mypy (strict
+# on the core and the adapter contract, relaxed where [tool.mypy] says).
+lint: $(STAMP)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/mypy
+
 bench: $(STAMP)
 	for b in benchmarks/*.py; do $(PY) $$b || exit 1; done
 
