@@ -1,6 +1,7 @@
 """The package as users install it: the wheel holds every module of the
 source tree (each backend subpackage included) and the chapter, so that a
-regular (non-editable) install runs everything the commands need."""
+regular (non-editable) install runs everything the commands need, and
+type checkers see its annotations (``py.typed``)."""
 import glob
 import os
 import subprocess
@@ -16,7 +17,9 @@ def test_the_wheel_ships_every_module_and_the_chapter(tmp_path):
                    check=True, capture_output=True, timeout=300)
     wheel, = glob.glob(str(tmp_path / "unisched-*.whl"))
     shipped = set(zipfile.ZipFile(wheel).namelist())
-    expected = {"unisched/app/lr_scheduling.md"}
+    # the chapter the `chapter` command runs; the PEP 561 marker that
+    # lets type checkers read the package's annotations
+    expected = {"unisched/app/lr_scheduling.md", "unisched/py.typed"}
     for source, package in (("unisched", "unisched"),
                             ("backends", "unisched/backends")):
         for path in glob.glob(os.path.join(ROOT, source, "**", "*.py"),
