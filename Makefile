@@ -6,8 +6,12 @@ STAMP := $(VENV)/.installed
 # Tests run on both cores; set JOBS=0 to run them in one process.
 JOBS ?= 2
 OUT ?= out
+# The chapter page shows this `unisched chapter --out` folder if it is newer
+# than the chapter; otherwise `make docs` runs the chapter (cached in
+# build/docs).
+CHAPTER_OUT ?= $(OUT)/chapter
 
-.PHONY: demo test bench clean
+.PHONY: demo test bench docs browser clean
 
 $(STAMP): setup.cfg setup.py pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -19,6 +23,19 @@ demo: $(STAMP)
 
 test: $(STAMP)
 	$(PY) -m pytest -n $(JOBS) -q
+
+# The documentation site, offline, into site/ (warnings are errors).
+docs: $(STAMP)
+	NO_MKDOCS_2_WARNING=1 UNISCHED_CHAPTER_OUT=$(CHAPTER_OUT) \
+		$(VENV)/bin/mkdocs build --strict --site-dir site
+
+# Debian's Chromium and its driver, for tests/docs (apt; never a browser
+# download).  Does nothing where both are installed.
+browser:
+	@if command -v chromium >/dev/null && command -v chromedriver >/dev/null; \
+	then echo "chromium and chromedriver are installed"; else \
+	apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install \
+		-y --no-install-recommends chromium chromium-driver; fi
 
 .PHONY: lint
 # Lint and types: ruff with the rules in pyproject.toml, then mypy (strict
