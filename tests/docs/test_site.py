@@ -17,6 +17,7 @@ import os
 import shutil
 import subprocess
 import sys
+import tempfile
 import threading
 from pathlib import Path
 
@@ -108,8 +109,13 @@ def _install_browser() -> tuple[str, str]:
             pytest.skip("chromium/chromedriver are not installed and "
                         "cannot be here (needs root and apt-get): run "
                         "'make browser' as root")
-        done = subprocess.run(["make", "-C", str(REPO), "browser"],
-                              capture_output=True, text=True, timeout=1200)
+        # One installer at a time (pytest-xdist workers): apt holds a lock.
+        lock_path = Path(tempfile.gettempdir()) / "unisched-browser.lock"
+        with open(lock_path, "w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            done = subprocess.run(["make", "-C", str(REPO), "browser"],
+                                  capture_output=True, text=True,
+                                  timeout=1200)
         if done.returncode != 0 or _browser_paths() is None:
             pytest.skip(f"'make browser' could not install chromium: "
                         f"{done.stderr[-2000:]}")
