@@ -21,8 +21,11 @@ $(STAMP): setup.cfg setup.py pyproject.toml
 demo: $(STAMP)
 	$(VENV)/bin/unisched demo --out $(OUT)
 
+# The distributed tests start 2-4 processes each: they run after the rest,
+# one at a time, so that they never share the cores with other tests.
 test: $(STAMP)
-	$(PY) -m pytest -n $(JOBS) -q
+	$(PY) -m pytest -n $(JOBS) -q --ignore=tests/distributed
+	$(PY) -m pytest -q tests/distributed
 
 # The documentation site, offline, into site/ (warnings are errors).
 docs: $(STAMP)
