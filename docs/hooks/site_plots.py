@@ -14,7 +14,8 @@ by :func:`unisched.plot.plot_schedules` over ``steps`` updates.  Options:
 schedules' momentum cycles), ``log: true`` (a log rate axis) and, for a
 ``ReduceOnPlateau``, ``observe: EVERY; m0, m1, ...`` (the metric
 ``m_i`` is observed after ``EVERY * (i + 1)`` updates, so the plot shows
-the rate the schedule then gives).  The block becomes the PNG and a
+the rate the schedule then gives; other schedules in the plot are drawn
+as they are).  The block becomes the PNG and a
 caption quoting the specs, so a reader sees exactly what was drawn.
 """
 from __future__ import annotations
@@ -89,7 +90,10 @@ def find(markdown: str, where: str) -> list[tuple[re.Match, PlotRequest]]:
 
 def _observed_rates(sched, steps: np.ndarray, observe) -> np.ndarray:
     """The rate of every update while a plateau sees one metric every
-    ``every`` updates (the schedule's own ``observe``)."""
+    ``every`` updates (the schedule's own ``observe``); a schedule that
+    observes nothing gives its values."""
+    if not sched.stateful:
+        return sched.values(steps)
     every, metrics = observe
     rates = np.empty(len(steps))
     for k in steps:
