@@ -19,6 +19,8 @@ from pathlib import Path
 from unisched.app.chapter import FRAMEWORKS, LABELS, Cell, parse_chapter
 from unisched.app.report import _prose
 
+from site_chapter_run import ChapterOutputs
+
 #: Where the chapter's figures are published in the site.
 FIGURE_DIR = "chapter/figures"
 
@@ -42,7 +44,7 @@ def _indent(text: str) -> str:
     return textwrap.indent(text, "    ", lambda line: line.strip() != "")
 
 
-def _cell(cell: Cell, fw: str, outputs) -> str:
+def _cell(cell: Cell, fw: str, outputs: ChapterOutputs) -> str:
     parts = [f"```python\n{cell.code.rstrip()}\n```\n\n"]
     printed = outputs.stdout.get((fw, cell.index), "").rstrip()
     if printed:
@@ -53,7 +55,7 @@ def _cell(cell: Cell, fw: str, outputs) -> str:
     return "".join(parts)
 
 
-def tab_group(cells: list[Cell], outputs) -> str:
+def tab_group(cells: list[Cell], outputs: ChapterOutputs) -> str:
     """Markdown (``pymdownx.tabbed``) of one group: a tab per framework."""
     parts = []
     for fw in FRAMEWORKS:
@@ -63,12 +65,12 @@ def tab_group(cells: list[Cell], outputs) -> str:
     return "".join(parts)
 
 
-def _across(outputs) -> str:
+def _across(outputs: ChapterOutputs) -> str:
     """The report's comparison section, its figure links moved."""
     return outputs.across.replace("](figures/", f"]({FIGURE_DIR}/")
 
 
-def page(text: str, outputs) -> str:
+def page(text: str, outputs: ChapterOutputs) -> str:
     """The chapter page's Markdown."""
     parts, titled = [], False
     note = (f"!!! note \"About this page\"\n    The chapter "
@@ -92,7 +94,7 @@ def page(text: str, outputs) -> str:
     return "".join(parts)
 
 
-def figure_files(outputs) -> list[tuple[str, Path]]:
+def figure_files(outputs: ChapterOutputs) -> list[tuple[str, Path]]:
     """``(site path, file)`` of every figure the page may link."""
     return [(posixpath.join(FIGURE_DIR, p.name), p)
             for p in outputs.all_figures]

@@ -27,8 +27,10 @@ import site_chapter
 import site_chapter_run
 import site_math
 import site_plots
+from mkdocs.config.defaults import MkDocsConfig
 from mkdocs.plugins import event_priority
 from mkdocs.structure.files import File, Files
+from mkdocs.structure.pages import Page
 
 log = logging.getLogger("mkdocs.hooks.unisched")
 PLOT_DIR = "plots"
@@ -51,21 +53,21 @@ def _package_mirror(repo: Path, build: Path) -> None:
 
 
 @event_priority(100)  # before mkdocstrings loads anything
-def on_config(config):
+def on_config(config: MkDocsConfig) -> MkDocsConfig:
     repo = Path(config.config_file_path).resolve().parent
     _state.update(repo=repo, build=repo / "build" / "docs")
     _package_mirror(repo, _state["build"])
     return config
 
 
-def _add(files: Files, config, uri: str, path: Path) -> None:
+def _add(files: Files, config: MkDocsConfig, uri: str, path: Path) -> None:
     existing = files.get_file_from_path(uri)
     if existing is not None:
         files.remove(existing)
     files.append(File.generated(config, uri, abs_src_path=str(path)))
 
 
-def _plots(files: Files, config) -> None:
+def _plots(files: Files, config: MkDocsConfig) -> None:
     """Draw every page's plots (once per distinct request)."""
     plot_dir = _state["build"] / PLOT_DIR
     drawn = set()
@@ -80,7 +82,7 @@ def _plots(files: Files, config) -> None:
     log.info("plots: %d drawn from the schedules", len(drawn))
 
 
-def on_files(files: Files, config) -> Files:
+def on_files(files: Files, config: MkDocsConfig) -> Files:
     _plots(files, config)
     from unisched.app.chapter import DEFAULT_CHAPTER
 
@@ -105,7 +107,8 @@ def readme_section(title: str) -> str:
     return match["body"].strip().replace("](docs/pages/", "](")
 
 
-def on_page_markdown(markdown: str, page, config, files) -> str:
+def on_page_markdown(markdown: str, page: Page, config: MkDocsConfig,
+                     files: Files) -> str:
     markdown = _README.sub(lambda m: readme_section(m["title"]), markdown)
     found = site_plots.find(markdown, page.file.src_uri)
     for match, request in reversed(found):
@@ -117,5 +120,6 @@ def on_page_markdown(markdown: str, page, config, files) -> str:
     return markdown
 
 
-def on_page_content(html: str, page, config, files) -> str:
+def on_page_content(html: str, page: Page, config: MkDocsConfig,
+                    files: Files) -> str:
     return site_math.to_mathml(html)

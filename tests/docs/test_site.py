@@ -31,6 +31,7 @@ REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO / "docs" / "hooks"))
 import griffe_docstrings  # noqa: E402  (the hooks under test)
 import site_chapter  # noqa: E402
+import site_chapter_run  # noqa: E402
 import site_plots  # noqa: E402
 
 SCHEDULE_PAGES = sorted(p for p in (REPO / "docs/pages/schedules").glob(
@@ -48,8 +49,8 @@ def test_consecutive_cells_form_one_group_with_a_tab_per_framework():
     cells = items[1]
     assert [c.tabs for c in cells] == [
         ("mxnet", "pytorch", "tensorflow", "jax"), ("mxnet",), ("jax",)]
-    outputs = type("Outputs", (), {"stdout": {("jax", 2): "3\n"},
-                                   "figures": {}})()
+    outputs = site_chapter_run.ChapterOutputs(
+        REPO, "a test", stdout={("jax", 2): "3\n"})
     assert site_chapter.tab_group(cells, outputs) == (
         '=== "MXNet"\n\n'
         "    ```python\n    x = 1\n    ```\n\n"
