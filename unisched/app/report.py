@@ -159,16 +159,16 @@ def comparison_figures(run: ChapterRun, out_dir: str | os.PathLike
     for name in policies:
         fig, axes = plt.subplots(1, 4, figsize=(16, 3.4))
         for fw, fw_run in run.runs.items():
-            rec = fw_run.results.get(name)
-            if rec is None:
+            got = fw_run.results.get(name)
+            if got is None:
                 continue
             style, label = styles[fw], LABELS[fw]
-            axes[0].plot(rec.steps / _steps_per_epoch(rec), rec.lrs, style,
+            axes[0].plot(got.steps / _steps_per_epoch(got), got.lrs, style,
                          label=label)
-            epochs = rec.epoch_column("epoch")
+            epochs = got.epoch_column("epoch")
             for ax, key in zip(axes[1:], ("train_loss", "train_acc",
                                           "test_acc"), strict=True):
-                ax.plot(epochs, rec.epoch_column(key), style, marker="o",
+                ax.plot(epochs, got.epoch_column(key), style, marker="o",
                         markersize=3, label=label)
         for ax, ylabel in zip(axes, ("learning rate", "train loss",
                                      "train acc", "test acc"), strict=True):
@@ -179,7 +179,8 @@ def comparison_figures(run: ChapterRun, out_dir: str | os.PathLike
         path = figure_dir / f"policy-{name}.png"
         save_figure(fig, str(path))
         plt.close(fig)
-        made.append((f"{name}: MXNet, PyTorch and TensorFlow", path))
+        shown = ", ".join(LABELS[fw] for fw in run.runs)
+        made.append((f"{name}: {shown}", path))
     return made
 
 
@@ -342,9 +343,9 @@ def write_report(run: ChapterRun, figures: Sequence[tuple[str, Path]],
     if run.policies:
         parts.append("\n## Across Frameworks\n\nThe last epoch of every "
                      "run:\n\n" + summary_table(run) + "\n\n")
-        for title, path in figures:
+        for caption, path in figures:
             rel = Path(os.path.relpath(path, out)).as_posix()
-            parts.append(f"**{title}**\n\n![{title}]({rel})\n\n")
+            parts.append(f"**{caption}**\n\n![{caption}]({rel})\n\n")
     path = out / filename
     write_text(path, "".join(parts))
     return path
