@@ -1,4 +1,6 @@
-"""Keras 3 (TensorFlow backend) adapter: any unisched schedule in the graph.
+"""Keras 3 adapter: any unisched schedule in the graph, on every Keras
+backend (``KERAS_BACKEND=tensorflow``, ``jax`` or ``torch``; the few
+things that differ are in ``_backend.py``).
 
 Convention (the same in every backend): the k-th optimizer update after
 the bind (k = 0, 1, ...) uses ``sched(k)``.  A Keras 3 optimizer calls its
@@ -14,8 +16,10 @@ What is here:
   ``keras.models.load_model`` restore the binding (import this module
   before loading); :func:`adapter_of` finds it on a loaded optimizer.
 * :class:`KerasOps` -- the ops namespace over ``keras.ops``: every schedule
-  evaluates its own ``_eval(t, ops)`` formula as float32 graph ops, so a
-  schedule is written once and compiles into ``tf.function`` / XLA.
+  evaluates its own ``_eval(t, ops)`` formula as graph ops (float64;
+  float32 on jax without x64, exact to 2**24 updates: see
+  ``_backend.py``), so a schedule is written once and compiles into
+  ``tf.function``, ``jax.jit`` and XLA.
 * :class:`LearningRateSchedule` -- a ``keras.optimizers.schedules``
   schedule wrapping any unisched schedule; serializable
   (``model.save`` / ``keras.models.load_model`` restore it).
@@ -32,15 +36,21 @@ What is here:
   that the graph reads.
 * :func:`from_native` (see ``unisched.backends``).
 
-Importing this module imports keras and tensorflow; ``unisched`` itself
-never does.
+* :class:`KerasTrainer`, :func:`train_lenet`, :func:`lr_find`,
+  :func:`fit_one_cycle` -- the LeNet trainer (``lenet.py``; its steps per
+  backend in ``steps.py``).
+
+Importing this module imports keras, which imports the framework of its
+backend (TensorFlow only under ``KERAS_BACKEND=tensorflow``, the default);
+``unisched`` itself never does.  Set ``KERAS_BACKEND`` before anything
+imports keras: the backend is fixed for the process.
 """
 from .adapter import KerasAdapter, adapter_of, bind
 from .callbacks import ReduceOnPlateauCallback, epoch_callback
 from .hparams import ScheduledHyperparameter, bound_class
+from .lenet import KerasTrainer, fit_one_cycle, lr_find, train_lenet
 from .native import from_native
 from .schedule import KerasOps, LearningRateSchedule
-from .lenet import KerasTrainer, fit_one_cycle, lr_find, train_lenet
 
 __all__ = [
     "KerasOps", "LearningRateSchedule", "ScheduledHyperparameter",

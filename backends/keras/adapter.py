@@ -4,15 +4,18 @@
 Everything runs in the graph: the rate is a :class:`LearningRateSchedule`
 and every other hyperparameter a :class:`ScheduledHyperparameter`, both
 read from ``optimizer.iterations`` when the update runs (eagerly, in
-``tf.function`` and under XLA alike).  The bound optimizer's class becomes
-a registered subclass (see :func:`bound_class`) whose
-``update_step`` applies the multipliers and whose config carries the
+``tf.function``, ``jax.jit`` and under XLA alike, on every Keras
+backend).  The bound optimizer's class becomes a registered subclass (see
+:func:`bound_class`) whose update applies the multipliers, whose
+variables include the adapter's (the step of the bind, a plateau's
+scale: state that ``jax.jit`` passes in) and whose config carries the
 binding, so ``model.save`` / ``keras.models.load_model`` restore it.
 """
 from __future__ import annotations
 
 import contextlib
-from typing import Any, Iterator, Mapping
+from collections.abc import Iterator, Mapping
+from typing import Any
 
 import keras
 
@@ -20,8 +23,8 @@ from unisched import _validate as check
 from unisched.base import Schedule
 
 from .._contract import (
-    Attributes,
     MISMATCH_POLICIES,
+    Attributes,
     Binding,
     as_schedule,
     check_multipliers,
@@ -94,8 +97,8 @@ class KerasAdapter(Attributes):
         # The schedules count updates from the bind (as PyTorch's do);
         # a variable, so that loading a position needs no retrace.
         start = keras.Variable(int(optimizer._iterations.numpy()),
-                               dtype="int64", trainable=False,
-                               name="unisched_start")
+                               dtype=optimizer._iterations.dtype,
+                               trainable=False, name="unisched_start")
         plan = _Plan(optimizer, binding, start)
         previous = adapter_of(optimizer)
         if previous is not None:
@@ -121,9 +124,17 @@ class KerasAdapter(Attributes):
     def updates_done(self) -> int:
         """Optimizer updates since the bind (or the loaded position): the
         next one uses ``sched(updates_done)`` (``unit='step'``)."""
+        self._sync()
         opt = self._optimizer
         done = int(opt._iterations.numpy()) - int(self._start.numpy())
         return done // (opt.gradient_accumulation_steps or 1)
+
+    def _sync(self) -> None:
+        # model.fit on jax holds the state outside the variables during
+        # an epoch (callbacks get it back through ``callback.model``).
+        sync = getattr(self._model, "jax_state_sync", None)
+        if sync is not None:
+            sync()
 
     def _install(self, plan: _Plan) -> None:
         opt = self._optimizer
@@ -144,6 +155,11 @@ class KerasAdapter(Attributes):
         opt._learning_rate = self._own_lr
         for name in self._params:
             setattr(opt, name, self._own[name])
+
+    def _variables(self) -> list[Any]:
+        """The state the graph reads besides the optimizer's own."""
+        scale = self._lr._scale
+        return [self._start] if scale is None else [self._start, scale]
 
     @contextlib.contextmanager
     def _own_values(self) -> Iterator[None]:
@@ -182,7 +198,7 @@ class KerasAdapter(Attributes):
         cut."""
         self._check_bound()
         plateau(self.binding.schedule, "this KerasAdapter")
-        step = self.binding.index(self.updates_done)
+        step = self.binding.index(self.updates_done)  # syncs fit's state
         return self._lr.observe(metric_value(metric), step)
 
     def callback(self, monitor: str = "val_loss") -> keras.callbacks.Callback:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import keras
+
 from unisched.base import Schedule
 
 from .adapter import adapter_of

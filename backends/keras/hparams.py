@@ -5,22 +5,16 @@ binding in its config).
 """
 from __future__ import annotations
 
-from typing import Any, Callable, Mapping
+from collections.abc import Callable, Mapping
+from typing import Any
 
 import keras
-import tensorflow as tf
-from unisched.base import Schedule
 
 from unisched import _validate as check
+from unisched.base import Schedule
 
-from .schedule import (
-    KerasOps,
-    _constant,
-    _schedule,
-    eager_index,
-    index,
-    rate,
-)
+from ._backend import EAGER_HPARAMS, constant
+from .schedule import KerasOps, _schedule, eager_index, index, rate
 
 # -- hyperparameters other than the learning rate ---------------------------
 
@@ -41,11 +35,14 @@ class ScheduledHyperparameter(float):
     inside ``update_step`` (``ops.cast(self.momentum, dtype)``, ``1 -
     self.beta_1``); a plain float there is baked into the traced graph, so
     assigning a new float later changes nothing in a compiled train step.
-    This object replaces the attribute.  Converted to a tensor (TensorFlow's
-    ``__tf_tensor__`` protocol) or used in arithmetic, it is
-    ``schedule(optimizer.iterations)``, evaluated with :class:`KerasOps`
-    when traced, so update k uses ``schedule(k)`` in ``model.fit``, custom
-    loops, ``tf.function`` and XLA alike.
+    This object replaces the attribute.  Converted to a tensor (the
+    ``__tf_tensor__`` and ``__jax_array__`` protocols) or used in
+    arithmetic, it is ``schedule(optimizer.iterations)``, evaluated with
+    :class:`KerasOps` when traced, so update k uses ``schedule(k)`` in
+    ``model.fit``, custom loops, ``tf.function``, ``jax.jit`` and XLA
+    alike.  Keras' torch backend converts Python floats without asking
+    them: there the bound optimizer sets the attribute to the current
+    value, a plain float, for each (eager) update.
 
     As a Python float it is ``schedule(0)``: that is what build-time
     checks such as SGD's ``momentum != 0`` (which decides whether velocity
@@ -57,7 +54,7 @@ class ScheduledHyperparameter(float):
 
     def __new__(cls, optimizer: Any, name: str, schedule: Schedule | str,
                 every: int = 1, start: Any = None
-                ) -> "ScheduledHyperparameter":
+                ) -> ScheduledHyperparameter:
         sched = _schedule(schedule, name)
         if sched.stateful:
             raise TypeError(f"{name} schedule must be stateless, "
@@ -77,13 +74,16 @@ class ScheduledHyperparameter(float):
         step = self.optimizer._iterations
         now = eager_index(step, self.every, self.start)
         if now is not None:
-            return _constant(self.schedule(now))
+            return constant(self.schedule(now))
         return rate(self.schedule._eval(index(step, self.every,
                                               self.start), KerasOps))
 
     def __tf_tensor__(self, dtype: Any = None, name: Any = None) -> Any:
         value = self.value()
-        return value if dtype is None else tf.cast(value, dtype)
+        return value if dtype is None else keras.ops.cast(value, dtype)
+
+    def __jax_array__(self) -> Any:
+        return self.value()
 
     __add__, __radd__ = _binary(lambda a, b: a + b)
     __sub__, __rsub__ = _binary(lambda a, b: a - b)
@@ -193,15 +193,46 @@ def _has_velocity(optimizer: Any) -> bool:
 # -- the class of a bound optimizer -------------------------------------------
 
 class _Bound:
-    """What a bound optimizer adds to its class: multipliers in
-    ``update_step`` and weight decay, the binding in its config."""
+    """What a bound optimizer adds to its class: multipliers in the
+    update and in weight decay, the adapter's variables, the binding in
+    its config."""
 
-    def update_step(self, gradient: Any, variable: Any,
-                    learning_rate: Any) -> Any:
-        factor = self._unisched_factor(variable)
-        if factor != 1.0:
-            learning_rate = learning_rate * factor
-        return super().update_step(gradient, variable, learning_rate)
+    def apply(self, grads: Any, trainable_variables: Any = None) -> Any:
+        if not EAGER_HPARAMS:
+            return super().apply(grads, trainable_variables)
+        # Keras' torch backend reads hyperparameters as Python floats:
+        # this update's values, for the (eager) update.
+        params = self._unisched_adapter._params
+        for name, param in params.items():
+            setattr(self, name, float(param.value()))
+        try:
+            return super().apply(grads, trainable_variables)
+        finally:
+            for name, param in params.items():
+                setattr(self, name, param)
+
+    def _backend_update_step(self, grads: Any, trainable_variables: Any,
+                             learning_rate: Any) -> Any:
+        # One call of the backend's own update per multiplier (torch's
+        # fused foreach update and TensorFlow's distributed one stay).
+        groups: dict[float, tuple[list, list]] = {}
+        for grad, variable in zip(grads, trainable_variables, strict=True):
+            group = groups.setdefault(self._unisched_factor(variable),
+                                      ([], []))
+            group[0].append(grad)
+            group[1].append(variable)
+        for factor, (some, variables) in groups.items():
+            lr = learning_rate if factor == 1.0 else learning_rate * factor
+            super()._backend_update_step(some, variables, lr)
+
+    @property
+    def variables(self) -> list[Any]:
+        # The adapter's variables (where the bind started, a plateau's
+        # scale) are optimizer state: jax.jit and model.fit on jax pass
+        # them in with the others, and model.save keeps them.  Last, so
+        # that the layout is the same whether the optimizer was built
+        # before the bind or (load_model) after it.
+        return self._variables + self._unisched_adapter._variables()
 
     def _unisched_factor(self, variable: Any) -> float:
         factors = self._unisched_adapter._factors

@@ -13,20 +13,21 @@ dense kernel   (out, in)             (in, out)
 fc1 kernel     columns in (C, H, W)  rows in (H, W, C) flatten order
 =============  ====================  ==============================
 
-Importing this module imports keras.
+Importing this module imports keras (not TensorFlow under another Keras
+backend).
 
-:class:`KerasTrainer` is the Keras side of :mod:`unisched.app.training`.
-Speed: one update is one call of a ``tf.function`` (forward, loss,
-gradients, ``apply_gradients``, correct count) traced ONCE per trainer:
-its input signature has a free batch dimension, so the last, partial
-batch of an epoch and every evaluation batch reuse the same graph
-(:attr:`KerasTrainer.traces`).  The bound schedule is evaluated inside
-that graph from ``optimizer.iterations``; the loss and the correct count
-leave the graph as one tensor together with the rates and momentum of
-the NEXT update (read after ``apply_gradients``, float32, exactly as the
-next ``update_step`` evaluates them), which :meth:`KerasTrainer.hparams`
-returns at no cost.  Nothing draws from TensorFlow's random state, so on
-the CPU two runs with one seed give identical losses.
+:class:`KerasTrainer` is the Keras side of :mod:`unisched.app.training`,
+on every Keras backend: one update is one call of a compiled step
+(``backends/keras/steps.py``: a ``tf.function`` traced ONCE per trainer
+on tensorflow, a ``jax.jit`` per batch shape on jax, eager on torch)
+holding forward, loss, gradients, the update and the correct count.  The
+bound schedule is evaluated inside it from ``optimizer.iterations``; the
+loss and the correct count leave it as one tensor together with the
+rates and momentum of the NEXT update (read after the update, float32,
+exactly as the next ``update_step`` evaluates them), which
+:meth:`KerasTrainer.hparams` returns at no cost.  Nothing draws from the
+backend's random state, so on the CPU two runs with one seed give
+identical losses.
 """
 
 from __future__ import annotations
@@ -38,7 +39,7 @@ from typing import Any
 
 import keras
 import numpy as np
-import tensorflow as tf
+
 from unisched.app.lenet import (
     LENET_LAYER_GROUPS,
     LENET_PARAM_SHAPES,
@@ -48,14 +49,14 @@ from unisched.app.lenet import (
 from unisched.app.training import CHAPTER_LR, Trainer, public_api
 from unisched.base import Schedule
 
+from . import _backend
 from .adapter import KerasAdapter, bind
 from .native import from_native
+from .steps import hparams_reader, make_steps
 
 __all__ = ["build_lenet", "get_params", "to_nhwc", "KerasTrainer",
            "train_lenet", "lr_find", "fit_one_cycle"]
 
-_IMAGE_SPEC = tf.TensorSpec([None, 28, 28, 1], tf.float32, name="x")
-_LABEL_SPEC = tf.TensorSpec([None], tf.int64, name="y")
 _NATIVE = keras.optimizers.schedules.LearningRateSchedule
 
 # pool2 output (C, H, W) = (16, 5, 5): the shape fc1 flattens.
@@ -163,33 +164,34 @@ def get_params(model: keras.Model) -> dict[str, np.ndarray]:
 
 
 def _resolve_device(device: Any, model: keras.Model | None) -> str:
-    """The TensorFlow device name the trainer places its work on.
+    """The device the trainer places its work on, named as the Keras
+    backend names it (``'/device:CPU:0'`` on tensorflow, ``'cpu:0'`` on
+    jax, ``'cpu'`` on torch; see ``_backend.device_name``).
 
     None: the device of the model's weights if a model is given, else the
-    first GPU TensorFlow sees, else the CPU.  A name (``'cpu'``,
-    ``'GPU:0'``, ``'/device:CPU:0'``) must be a logical device of this
-    process."""
-    logical = {d.name: d for d in tf.config.list_logical_devices()}
+    first GPU the backend sees, else the CPU.  A name (``'cpu'``,
+    ``'GPU:0'``, ``'/device:CPU:0'``) must be a device of this process."""
+    available = _backend.devices()
     if device is None:
         if model is not None and model.weights:
-            spec = tf.DeviceSpec.from_string(model.weights[0].value.device)
-            if spec.device_type:
-                return f"/device:{spec.device_type}:{spec.device_index or 0}"
-        gpus = tf.config.list_logical_devices("GPU")
-        return gpus[0].name if gpus else "/device:CPU:0"
+            placed = _backend.device_of(model.weights[0].value)
+            if placed is not None:
+                return placed
+        gpus = [d for d in available if "gpu" in d.lower()]
+        return gpus[0] if gpus else _backend.device_name("cpu", 0)
     if not isinstance(device, str):
-        raise TypeError(f"device must be None or a TensorFlow device name "
-                        f"such as 'cpu' or 'GPU:0', got {device!r}")
+        raise TypeError(f"device must be None or a device name such as "
+                        f"'cpu' or 'GPU:0', got {device!r}")
     body = device.strip().lstrip("/")
     if body.lower().startswith("device:"):
         body = body[len("device:"):]
     kind, _, index = body.partition(":")
-    full = f"/device:{kind.upper()}:{index or 0}"
-    if not kind.isalpha() or (index and not index.isdigit()) \
-            or full not in logical:
-        raise ValueError(f"device={device!r} is not a device TensorFlow "
-                         f"sees here; available: {', '.join(logical)}")
-    return full
+    if not kind.isalpha() or (index and not index.isdigit()) or \
+            _backend.device_name(kind, int(index or 0)) not in available:
+        raise ValueError(f"device={device!r} is not a device Keras' "
+                         f"{_backend.BACKEND} backend sees here; "
+                         f"available: {', '.join(available)}")
+    return _backend.device_name(kind, int(index or 0))
 
 
 def _group_variables(model: keras.Model) -> list[list[Any]]:
@@ -223,8 +225,11 @@ class KerasTrainer(Trainer):
     are its ``multipliers`` ``{variable-path pattern: factor}`` over
     ``LENET_LAYER_GROUPS``.  ``weight_decay`` is an L2 term added to the
     gradients in the train step for SGD and Adam, Keras' decoupled decay
-    for AdamW (PyTorch's AdamW).  Native schedules, as the chapter uses
-    them:
+    for AdamW (PyTorch's AdamW).  It runs on the process's Keras backend
+    (``KERAS_BACKEND``: tensorflow, jax or torch; the steps in
+    ``steps.py``); ``jit_compile=True`` compiles tensorflow's step with
+    XLA (jax's always is; torch, eager, refuses it).  Native schedules, as
+    the chapter uses them:
 
     * a ``keras.optimizers.schedules.LearningRateSchedule``: given to the
       optimizer as is (Keras indexes it with ``optimizer.iterations``);
@@ -252,7 +257,7 @@ class KerasTrainer(Trainer):
         super().__init__(sched, **options)
         self.loss_fn = keras.losses.SparseCategoricalCrossentropy(
             from_logits=True)
-        with tf.device(self.device):
+        with keras.device(self.device):
             self.optimizer.build(self.model.trainable_variables)
         # The hparams of the next update, as the last train step read
         # them after its update; None: read them anew.
@@ -268,7 +273,7 @@ class KerasTrainer(Trainer):
         return _resolve_device(device, model)
 
     def _build_model(self, params: Any, seed: int) -> keras.Model:
-        with tf.device(self.device):
+        with keras.device(self.device):
             return build_lenet(params, seed=seed)
 
     def _make_optimizer(self) -> keras.optimizers.Optimizer:
@@ -285,7 +290,7 @@ class KerasTrainer(Trainer):
             options["multipliers"] = {
                 "|".join(re.escape(v.path) for v in group): factor
                 for group, factor in zip(_group_variables(self.model),
-                                         options["multipliers"])}
+                                         options["multipliers"], strict=True)}
         return bind(schedule, self.optimizer, **options)
 
     def _from_native(self, sched: Any) -> Any:
@@ -323,73 +328,37 @@ class KerasTrainer(Trainer):
         return self.callback
 
     def _compile(self) -> None:
-        """Trace the train step, the evaluation step and the hparams read
-        once, on the trainer's device."""
-        model, optimizer, loss_fn = self.model, self.optimizer, self.loss_fn
-        variables = model.trainable_variables
-        wd = self.weight_decay if self.optimizer_name != "adamw" else 0.0
-        mom_name = "momentum" if self.optimizer_name == "sgd" else "beta_1"
-        # each group's factor, as the bound optimizer's update_step
-        # applies it to the group's variables
+        """The backend's compiled steps (``steps.py``), traced now where
+        the backend traces ahead (tensorflow)."""
+        optimizer = self.optimizer
+        # each group's factor, as the bound optimizer applies it to the
+        # group's variables
         factor = getattr(optimizer, "_unisched_factor", lambda v: 1.0)
-        firsts = [g[0] for g in _group_variables(model)] \
-            if self.multipliers is not None else variables[:1]
-        factors = [factor(v) for v in firsts]
-
-        def read_hparams():
-            lr = tf.cast(optimizer.learning_rate, tf.float32)
-            mom = tf.cast(tf.convert_to_tensor(getattr(optimizer,
-                                                       mom_name)),
-                          tf.float32)
-            return tf.stack([lr * f for f in factors] + [mom])
-
-        def train_step(x, y):
-            with tf.GradientTape() as tape:
-                logits = model(x, training=True)
-                loss = loss_fn(y, logits)
-            grads = tape.gradient(loss, variables)
-            if wd:
-                # PyTorch's (and MXNet's) weight_decay for SGD/Adam: L2.
-                grads = [g + wd * v for g, v in zip(grads, variables)]
-            optimizer.apply_gradients(zip(grads, variables))
-            hits = tf.reduce_sum(tf.cast(
-                tf.equal(tf.argmax(logits, axis=1), y), tf.float32))
-            # Read after the update (automatic control dependencies keep
-            # program order): the hparams of the NEXT update, for free.
-            return tf.concat([tf.stack([tf.cast(loss, tf.float32), hits]),
-                              read_hparams()], axis=0)
-
-        def eval_step(x, y):
-            logits = model(x, training=False)
-            return tf.reduce_sum(tf.cast(
-                tf.equal(tf.argmax(logits, axis=1), y), tf.int32))
-
-        sig = [_IMAGE_SPEC, _LABEL_SPEC]
-        self._train_step = tf.function(train_step, input_signature=sig,
-                                       jit_compile=self.jit_compile)
-        self._eval_step = tf.function(eval_step, input_signature=sig,
-                                      jit_compile=self.jit_compile)
-        self._read_hparams = tf.function(read_hparams, input_signature=[])
-        with tf.device(self.device):
-            # Traced here, under the device scope, once for the whole run.
-            self._train_step.get_concrete_function()
-            self._eval_step.get_concrete_function()
-            self._read_hparams.get_concrete_function()
+        firsts = [g[0] for g in _group_variables(self.model)] \
+            if self.multipliers is not None \
+            else self.model.trainable_variables[:1]
+        read = hparams_reader(
+            optimizer, "momentum" if self.optimizer_name == "sgd"
+            else "beta_1", [factor(v) for v in firsts])
+        wd = self.weight_decay if self.optimizer_name != "adamw" else 0.0
+        self._steps = make_steps(self.model, optimizer, self.loss_fn, read,
+                                 wd, self.jit_compile, self.device)
 
     @property
     def traces(self) -> int:
-        """How many times the train step has been traced (1: the batch
-        dimension is free, so partial batches reuse the graph)."""
-        return self._train_step.experimental_get_tracing_count()
+        """How many times the train step has been traced: 1 on
+        tensorflow (the batch dimension is free, so partial batches reuse
+        the graph), one per batch shape on jax, 0 on torch (eager)."""
+        return self._steps.traces
 
     # -- the batch operations ---------------------------------------------
     def train_batch(self, x: np.ndarray, y: np.ndarray) -> tuple[float, int]:
-        out = self._train_step(to_nhwc(x), y).numpy().tolist()
+        out = self._steps.train(to_nhwc(x), y)
         self._next = out[2:]
         return out[0], int(out[1])
 
     def count_correct(self, x: np.ndarray, y: np.ndarray) -> int:
-        return int(self._eval_step(to_nhwc(x), y))
+        return self._steps.evaluate(to_nhwc(x), y)
 
     def hparams(self) -> tuple[list[float], float | None]:
         """Evaluated in float32 as ``update_step`` does: by the last train
@@ -397,7 +366,7 @@ class KerasTrainer(Trainer):
         the optimizer only through the trainer between updates)."""
         values = self._next
         if values is None:
-            values = self._read_hparams().numpy().tolist()
+            values = self._steps.hparams()
             self._next = values
         return values[:-1], values[-1]
 
@@ -422,7 +391,7 @@ class KerasTrainer(Trainer):
         # (a compiled model keeps working).
         self.model.set_weights(weights)
         for variable, value in zip(self.optimizer.variables,
-                                   optimizer_state):
+                                   optimizer_state, strict=True):
             variable.assign(value)
         self._next = None
 

@@ -1,60 +1,57 @@
 """Keras 3 side of a schedule: the ``keras.ops`` namespace every formula
 evaluates in, and :class:`LearningRateSchedule`, any unisched schedule in
-the graph.
+the graph (``tf.function``, ``jax.jit``, ``model.fit``) on every Keras
+backend (what differs between them is in ``_backend.py``).
 """
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import keras
 import numpy as np
-import tensorflow as tf
-import unisched
 from keras import ops
+
+import unisched
 from unisched import _validate as check
 from unisched._ops import ScalarOps
 from unisched.base import Schedule
 from unisched.plateau import ReduceOnPlateau
 
-if keras.backend.backend() != "tensorflow":
-    raise ImportError(
-        f"unisched.backends.keras needs the TensorFlow backend of Keras 3 "
-        f"(it reads hyperparameters through TensorFlow's tensor "
-        f"conversion); KERAS_BACKEND is {keras.backend.backend()!r}")
-
-
-#: the dtype of every rate handed to an optimizer (optimizers cast it to
-#: each variable's dtype, as they do for Keras' own schedules)
-DTYPE = "float32"
-#: the dtype formulas are evaluated in: steps are exact below 2**53 and
-#: only the final rate is rounded to DTYPE
-FORMULA_DTYPE = "float64"
+from ._backend import DTYPE, FLOAT64_OPS, constant, formula_dtype, is_traced
 
 
 def _f64(x: Any) -> Any:
-    """``x`` as a float64 tensor; Python numbers become float64 constants
-    so that ``floatx`` never leaks into a schedule's arithmetic."""
+    """``x`` as a tensor of :func:`formula_dtype` (float64, or float32 on
+    jax without x64); Python numbers become constants of that dtype so
+    that ``floatx`` never leaks into a schedule's arithmetic."""
+    dtype = formula_dtype()
     if ops.is_tensor(x):
-        return x if x.dtype == FORMULA_DTYPE else ops.cast(x, FORMULA_DTYPE)
-    return ops.convert_to_tensor(x, FORMULA_DTYPE)
+        return x if x.dtype == dtype else ops.cast(x, dtype)
+    return ops.convert_to_tensor(x, dtype)
 
 
 def _unary(fn: Callable) -> Any:
+    fn = FLOAT64_OPS.get(fn.__name__, fn)
     return staticmethod(lambda x: fn(_f64(x)))
 
 
 def _binary(fn: Callable) -> Any:
+    fn = FLOAT64_OPS.get(fn.__name__, fn)
     return staticmethod(lambda a, b: fn(_f64(a), _f64(b)))
 
 
 class KerasOps:
-    """The ops namespace of ``unisched._ops`` over ``keras.ops``, in
-    float64: ``where, cos, sqrt, exp, log, floor, ceil, minimum, maximum,
-    power, clip``.  Arithmetic and comparisons between a float64 tensor
-    and Python numbers stay float64 (TensorFlow converts the number to the
-    tensor's dtype), so every period, boundary and cycle position is exact
-    for steps below 2**53, as in ``sched(k)``; the caller rounds the final
-    rate to :data:`DTYPE`.
+    """The ops namespace of ``unisched._ops`` over ``keras.ops`` (and, where
+    ``keras.ops`` would return float32, the framework's own function:
+    ``_backend.FLOAT64_OPS``), in float64: ``where, cos, sqrt, exp, log,
+    floor, ceil, minimum, maximum, power, clip``.  Arithmetic and
+    comparisons between a float64 tensor and Python numbers stay float64
+    (every backend converts the number to the tensor's dtype), so every
+    period, boundary and cycle position is exact for steps below 2**53, as
+    in ``sched(k)``; the caller rounds the final rate to :data:`DTYPE`.
+    On jax without x64 all of it is float32 (exact below 2**24; see
+    ``_backend.py``).
 
     >>> import keras
     >>> from unisched import CosineScheduler
@@ -73,7 +70,7 @@ class KerasOps:
 
 
 def rate(value: Any) -> Any:
-    """A formula's float64 result as the :data:`DTYPE` rate."""
+    """A formula's result as the :data:`DTYPE` rate."""
     return ops.cast(value, DTYPE)
 
 
@@ -91,10 +88,10 @@ def _eager_step(step: Any) -> int | None:
     """The step as a Python int when it can be read right now (eager
     execution, one scalar; checked like ``sched(step)``: a non-negative
     integer below 2**53); None inside a traced function."""
-    if not tf.executing_eagerly():
-        return None
     if isinstance(step, keras.Variable):
         step = step.value
+    if is_traced(step):
+        return None
     value = np.asarray(step)
     if value.ndim != 0:
         return None
@@ -105,15 +102,17 @@ def _eager_step(step: Any) -> int | None:
 
 
 def index(step: Any, every: int, start: Any = None) -> Any:
-    """``(step - start) // every`` as a float64 tensor (the schedule's
-    argument in the graph), computed in the step's own integer dtype so
-    that it is exact; ``start`` is an integer variable (None: 0), read
-    when the graph runs."""
+    """``(step - start) // every`` as a :func:`formula_dtype` tensor (the
+    schedule's argument in the graph), computed in the step's own integer
+    dtype so that it is exact; ``start`` is an integer variable (None:
+    0), read when the graph runs."""
+    if isinstance(step, keras.Variable):
+        step = step.value
     if start is not None:
         step = step - ops.cast(start, step.dtype)
     if every != 1:
         step = ops.floor_divide(step, ops.cast(every, step.dtype))
-    return ops.cast(step, FORMULA_DTYPE)
+    return ops.cast(step, formula_dtype())
 
 
 def eager_index(step: Any, every: int, start: Any = None) -> int | None:
@@ -125,11 +124,6 @@ def eager_index(step: Any, every: int, start: Any = None) -> int | None:
     if start is not None:
         now -= int(np.asarray(start.value))
     return now // every
-
-
-def _constant(value: float) -> Any:
-    # tf.constant: keras.ops.convert_to_tensor costs ~15x more eagerly.
-    return tf.constant(value, dtype=DTYPE)
 
 
 @keras.saving.register_keras_serializable(package="unisched")
@@ -195,9 +189,9 @@ class LearningRateSchedule(keras.optimizers.schedules.LearningRateSchedule):
         if now is not None:
             scale = None if self._scale is None \
                 else float(np.asarray(self._scale.value))
-            return _constant(float(self._formula(scale)(now, ScalarOps)))
+            return constant(float(self._formula(scale)(now, ScalarOps)))
         scale = None if self._scale is None \
-            else ops.cast(self._scale.value, FORMULA_DTYPE)
+            else ops.cast(self._scale.value, formula_dtype())
         return rate(self._formula(scale)(index(step, self.every, self.start),
                                          KerasOps))
 
@@ -222,7 +216,7 @@ class LearningRateSchedule(keras.optimizers.schedules.LearningRateSchedule):
         return config
 
     @classmethod
-    def from_config(cls, config: dict[str, Any]) -> "LearningRateSchedule":
+    def from_config(cls, config: dict[str, Any]) -> LearningRateSchedule:
         sched = unisched.from_config(config["schedule"])
         if "state" in config:
             sched.load_state_dict(config["state"])
