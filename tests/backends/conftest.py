@@ -4,15 +4,30 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
+import os
 
 import pytest
+
+#: the Keras harnesses of each Keras backend: test id -> class in
+#: ``harness_keras``.  Keras fixes its backend at import, so a process
+#: tests the one ``KERAS_BACKEND`` names (tensorflow, keras' default);
+#: ``test_keras_backends.py`` runs the others, each in its own process.
+KERAS_HARNESSES = {
+    "tensorflow": {"keras-eager": "KerasEagerHarness",
+                   "keras-function": "KerasFunctionHarness"},
+    "jax": {"keras-jax-eager": "KerasEagerHarness",
+            "keras-jax-jit": "KerasJitHarness"},
+    "torch": {"keras-torch": "KerasEagerHarness"},
+}
+KERAS_BACKEND = os.environ.get("KERAS_BACKEND", "tensorflow")
 
 #: test id -> (harness module, class, framework it needs).  Adding a
 #: backend adds one line here and its harness module.
 HARNESSES = {
     "torch": ("harness_torch", "TorchHarness", "torch"),
-    "keras-eager": ("harness_keras", "KerasEagerHarness", "keras"),
-    "keras-function": ("harness_keras", "KerasFunctionHarness", "keras"),
+    **{name: ("harness_keras", cls, "keras") for name, cls in
+       KERAS_HARNESSES.get(KERAS_BACKEND, {  # unsupported: fails naming it
+           f"keras-{KERAS_BACKEND}": "KerasEagerHarness"}).items()},
     "mxnet": ("harness_mxnet", "MXNetHarness", "mxnet"),
     "jax": ("harness_jax", "JaxHarness", "jax"),
 }

@@ -1,9 +1,25 @@
-"""Keras 3 (TensorFlow backend) harnesses for the adapter contract suite
-(see ``harness.py``): :class:`KerasEagerHarness` runs every update as a
-plain eager ``optimizer.apply_gradients`` call, :class:`KerasFunctionHarness`
-the same update inside one ``tf.function`` (traced once per binding: a
-function traced before a ``bind`` or a ``load_state_dict`` that changes
-the schedule keeps the old one, so it is retraced then, as a user must).
+"""Keras 3 harnesses for the adapter contract suite (see ``harness.py``),
+on every Keras backend.  The backend is fixed when keras is imported, so
+a process tests the one ``KERAS_BACKEND`` names (tensorflow by default;
+``conftest.py`` lists its harnesses, ``test_keras_backends.py`` runs the
+others in their own processes):
+
+=================  ===============  =========================================
+backend            test id          every update is
+=================  ===============  =========================================
+tensorflow         keras-eager      a plain eager ``apply_gradients``
+                   keras-function   the same inside one ``tf.function``
+jax                keras-jax-eager  a plain eager ``apply_gradients``
+                   keras-jax-jit    one ``jax.jit`` of ``stateless_apply``
+                                    (what ``model.fit`` compiles on jax)
+torch              keras-torch      a plain ``apply_gradients``: Keras'
+                                    torch backend (``model.fit`` too) runs
+                                    eagerly
+=================  ===============  =========================================
+
+A compiled update is traced once per binding: a function traced before a
+``bind`` or a ``load_state_dict`` that changes the schedule keeps the old
+one, so it is retraced then, as a user must.
 
 The model (:class:`ProbeModel`) holds one float32 vector ``[a, b]`` per
 group, the Keras variables ``g0``, ``g1``, ... (their paths, which
@@ -32,15 +48,18 @@ from typing import Any
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-import keras  # noqa: E402
-import numpy as np  # noqa: E402
-import tensorflow as tf  # noqa: E402
+import keras
+import numpy as np
 
-from harness import Applied, Harness  # noqa: E402
-from unisched.backends import keras as uk  # noqa: E402
+from unisched.backends import keras as uk
+
+from harness import Applied, Harness
 
 GRAD = np.array([1.0, 0.0], np.float32)
+VELOCITY = np.array([0.0, 1.0], np.float32)
+ZEROS = np.zeros(2, np.float32)
 FILE = "m.keras"
+BACKEND = keras.backend.backend()
 
 
 @keras.saving.register_keras_serializable(package="unisched_tests")
@@ -116,22 +135,45 @@ class KerasHarness(Harness):
         return Probe(model)
 
     # -- updates ------------------------------------------------------------
-    def _update(self, probe: Probe) -> None:
-        """One update from known weights and slots (eager or traced)."""
+    @staticmethod
+    def _reset(probe: Probe) -> None:
+        """Known weights and slots before an update."""
         opt = probe.target
         for w in probe.weights:
-            w.assign(tf.zeros(2))
+            w.assign(ZEROS)
         if isinstance(opt, keras.optimizers.SGD):
             for v in opt.momentums:
-                v.assign(tf.constant([0.0, 1.0]))
+                v.assign(VELOCITY)
         else:
             for m in list(opt._momentums) + list(opt._velocities):
-                m.assign(tf.zeros(2))
-        opt.apply_gradients([(tf.constant(GRAD), w)
-                             for w in probe.weights])
+                m.assign(ZEROS)
+
+    def _update(self, probe: Probe) -> None:
+        """One update from known weights and slots (eager or traced)."""
+        self._reset(probe)
+        grad = keras.ops.convert_to_tensor(GRAD)
+        probe.target.apply_gradients([(grad, w) for w in probe.weights])
 
     def _run(self, probe: Probe) -> None:
         self._update(probe)
+
+    @staticmethod
+    def _traced_for(probe: Probe) -> list[Any]:
+        """The objects a compiled update reads when it is traced (the
+        objects themselves, not ids, which a new object may reuse)."""
+        opt = probe.target
+        return [opt._learning_rate] + [
+            getattr(opt, n, None)
+            for n in ("momentum", "beta_1", "beta_2", "weight_decay")]
+
+    def _stale(self, probe: Probe) -> bool:
+        """Whether the compiled update must be traced (again)."""
+        key, old = self._traced_for(probe), probe.traced_for
+        if probe.function is not None and all(
+                a is b for a, b in zip(old, key, strict=True)):
+            return False
+        probe.traced_for = key
+        return True
 
     def step(self, target: Probe, n: int = 1) -> list[Applied]:
         opt = target.target
@@ -157,7 +199,7 @@ class KerasHarness(Harness):
         t = before + 1
         rates = []
         beta1 = None
-        for var, w in zip(probe.weights, weights):
+        for var, w in zip(probe.weights, weights, strict=True):
             i = opt._get_variable_index(var)
             m = float(opt._momentums[i].numpy()[0])
             v = float(opt._velocities[i].numpy()[0])
@@ -243,7 +285,8 @@ class KerasHarness(Harness):
 class KerasEagerHarness(KerasHarness):
     """Every update a plain eager ``optimizer.apply_gradients``."""
 
-    name = "keras-eager"
+    name = {"tensorflow": "keras-eager", "jax": "keras-jax-eager",
+            "torch": "keras-torch"}[BACKEND]
 
 
 class KerasFunctionHarness(KerasHarness):
@@ -252,18 +295,49 @@ class KerasFunctionHarness(KerasHarness):
 
     name = "keras-function"
 
+    def __init__(self) -> None:
+        if BACKEND != "tensorflow":
+            raise RuntimeError(f"{type(self).__name__} needs Keras' "
+                               f"tensorflow backend, this process has "
+                               f"{BACKEND!r}")
+
     def _run(self, probe: Probe) -> None:
-        opt = probe.target
-        # The objects themselves (not ids, which a new object may reuse).
-        key = [opt._learning_rate] + [
-            getattr(opt, n, None)
-            for n in ("momentum", "beta_1", "beta_2", "weight_decay")]
-        old = probe.traced_for
-        if probe.function is None or any(a is not b
-                                         for a, b in zip(old, key)):
+        import tensorflow as tf
+        if self._stale(probe):
             def update():
                 probe.traces += 1   # Python side effect: once per trace
                 self._update(probe)
             probe.function = tf.function(update)
-            probe.traced_for = key
         probe.function()
+
+
+class KerasJitHarness(KerasHarness):
+    """Every update one call of a ``jax.jit`` of
+    ``optimizer.stateless_apply`` (the optimizer's variables and the
+    weights in, their new values out and assigned back), traced once
+    (again only when the objects it reads were replaced by a bind or a
+    load, or the optimizer's variables changed)."""
+
+    name = "keras-jax-jit"
+
+    def __init__(self) -> None:
+        if BACKEND != "jax":
+            raise RuntimeError(f"{type(self).__name__} needs Keras' jax "
+                               f"backend, this process has {BACKEND!r}")
+
+    def _run(self, probe: Probe) -> None:
+        import jax
+        opt = probe.target
+        self._reset(probe)
+        if self._stale(probe):
+            def update(opt_vars, weights):
+                probe.traces += 1   # Python side effect: once per trace
+                grads = [keras.ops.convert_to_tensor(GRAD)] * len(weights)
+                return opt.stateless_apply(opt_vars, grads, weights)
+            probe.function = jax.jit(update)
+        weights, opt_vars = probe.function(
+            [v.value for v in opt.variables],
+            [w.value for w in probe.weights])
+        for variable, value in zip(probe.weights + opt.variables,
+                                   weights + opt_vars, strict=True):
+            variable.assign(value)

@@ -1,9 +1,10 @@
-"""The Keras 3 adapter beyond the contract suite: the rate (and momentum)
-each real optimizer update uses equals the unisched schedule at that
-update in graphs, under XLA, eagerly, through model.fit, with gradient
-accumulation and mixed precision, across save/load in a fresh process;
-per-variable multipliers; Keras' own schedules convert to equal unisched
-schedules.
+"""The Keras 3 adapter beyond the contract suite, on Keras' tensorflow
+backend: the rate (and momentum) each real optimizer update uses equals
+the unisched schedule at that update in graphs, under XLA, eagerly, with
+gradient accumulation and mixed precision, across save/load in a fresh
+process; per-variable multipliers; Keras' own schedules convert to equal
+unisched schedules.  ``model.fit`` on every Keras backend:
+``test_keras_backends.py``.
 """
 from __future__ import annotations
 
@@ -16,8 +17,8 @@ import textwrap
 # Quiet TensorFlow's C++ logging in the test process only.
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-import numpy as np  # noqa: E402
-import pytest  # noqa: E402
+import numpy as np
+import pytest
 
 keras = pytest.importorskip("keras")
 tf = pytest.importorskip("tensorflow")
@@ -28,23 +29,18 @@ from unisched.backends import keras as uk  # noqa: E402
 from catalog import CATALOG, HORIZON, draw, samples  # noqa: E402
 from harness_keras import KerasEagerHarness  # noqa: E402
 
+# model.fit on every Keras backend is tested there, with these helpers.
+from test_keras_backends import (  # noqa: E402
+    BATCH,
+    MOMENTUM_SCHEDS,
+    Record,
+    assert_rates,
+    probe_data,
+    probe_model,
+    sgd_trajectory,
+)
+
 STEPS = np.arange(HORIZON)
-
-
-def assert_rates(got, want, what=""):
-    """float32 tolerance: 1e-5 of the rate, plus 1e-6 of the schedule's
-    peak.  The absolute part covers float32 cancellation where a decay
-    approaches zero (``1 + cos(pi p)`` near p = 1), which Keras' own
-    CosineDecay shares."""
-    got = np.asarray(got, dtype=np.float64)
-    want = np.asarray(want, dtype=np.float64)
-    assert got.shape == want.shape, (got.shape, want.shape)
-    peak = np.abs(want).max() if want.size else 0.0
-    tol = 1e-5 * np.abs(want) + 1e-6 * peak + 1e-12
-    bad = np.flatnonzero(np.abs(got - want) > tol)
-    assert bad.size == 0, (
-        f"{what}: first mismatch at step {bad[0]}: got {got[bad[0]]!r}, "
-        f"want {want[bad[0]]!r} ({bad.size} mismatches)")
 
 
 # -- the formula in the graph -------------------------------------------------
@@ -64,34 +60,13 @@ def test_graph_formula_matches_schedule(name, seed):
         assert value.numpy() == np.float32(sched(k))
 
 
-def test_keras_ops_compute_in_float64_with_python_floats():
-    # The formula runs in float64 (steps exact below 2**53); only the rate
-    # handed to the optimizer is float32.
-    t = tf.constant([0.0, 1.0, 2.0])
-    ops = uk.KerasOps
-    results = [ops.where(t > 0.5, 1.0, 0.0), ops.power(0.5, t),
-               ops.maximum(t, 0.25), ops.minimum(0.25, t),
-               ops.clip(t, 0.5, 1.5), ops.cos(3.0), ops.floor(t / 2),
-               ops.ceil(t / 2), ops.exp(t), ops.log(t + 1), ops.sqrt(t)]
-    assert [r.dtype for r in results] == [tf.float64] * len(results)
-    assert ops.power(0.5, t).numpy().tolist() == [1.0, 0.5, 0.25]
-    # floatx must not leak into the schedule's arithmetic.
-    old = keras.config.floatx()
-    keras.config.set_floatx("float64")
-    try:
-        lr = uk.LearningRateSchedule(draw("one_cycle", 0))
-        assert lr(tf.range(5)).dtype == tf.float32
-    finally:
-        keras.config.set_floatx(old)
-
-
 def _lr_probe(scheds, jit_compile=False):
     """One tf.function that applies gradient 1 to one zeroed scalar per
     schedule with a real SGD; returns it, the rate each update used (the
     weight after it, negated) and a trace counter."""
     weights = [keras.Variable(0.0, name=f"w{i}") for i in range(len(scheds))]
     opts = [keras.optimizers.SGD() for _ in scheds]
-    for sched, opt in zip(scheds, opts):
+    for sched, opt in zip(scheds, opts, strict=True):
         assert isinstance(uk.bind(sched, opt, momentum=False),
                           uk.KerasAdapter)
     traces = []
@@ -99,7 +74,7 @@ def _lr_probe(scheds, jit_compile=False):
     @tf.function(jit_compile=jit_compile)
     def step():
         traces.append(1)  # Python side effect: runs once per trace
-        for w, opt in zip(weights, opts):
+        for w, opt in zip(weights, opts, strict=True):
             w.assign(0.0)
             opt.apply_gradients([(tf.ones(()), w)])
         return tf.stack([-w.value for w in weights])
@@ -191,16 +166,6 @@ def test_gradient_accumulation_with_epochs_and_momentum():
 
 # -- momentum and beta_1 ------------------------------------------------------
 
-MOMENTUM_SCHEDS = {
-    "one_cycle": us.OneCycleScheduler(max_lr=0.05, max_update=40,
-                                      pct_start=0.4, base_momentum=0.6,
-                                      max_momentum=0.95),
-    "cyclic": us.CyclicScheduler(0.01, 0.05, step_size_up=5,
-                                 step_size_down=7, mode="triangular2",
-                                 base_momentum=0.5, max_momentum=0.9),
-}
-
-
 @pytest.mark.parametrize("jit", [False, True])
 @pytest.mark.parametrize("name", sorted(MOMENTUM_SCHEDS))
 def test_sgd_momentum_at_update_k_is_sched_momentum_k(name, jit):
@@ -288,108 +253,7 @@ def test_config_holds_the_optimizers_own_values_and_the_binding():
     assert isinstance(back.momentum, uk.ScheduledHyperparameter)
 
 
-# -- model.fit: per-epoch callback, jit_compile, plateau ----------------------
-
-BATCH = 4   # a power of two: the mean of the MAE gradient is exactly 1
-
-
-def _probe_model(optimizer, jit_compile=False):
-    """w * x with x = 1 and MAE against a far target: d loss / d w = 1."""
-    model = keras.Sequential([
-        keras.Input((1,)),
-        keras.layers.Dense(1, use_bias=False, kernel_initializer="zeros",
-                           name="probe")])
-    model.compile(optimizer=optimizer, loss="mae", jit_compile=jit_compile)
-    return model
-
-
-def _data(steps_per_epoch):
-    n = steps_per_epoch * BATCH
-    return (np.ones((n, 1), np.float32),
-            np.full((n, 1), -1e4, np.float32))
-
-
-class _Record(keras.callbacks.Callback):
-    """The weight after every batch; with ``reset`` it is zeroed first,
-    so the weight after a plain SGD update is minus its rate."""
-
-    def __init__(self, reset):
-        super().__init__()
-        self.reset = reset
-        self.weights = []
-
-    def on_train_batch_begin(self, batch, logs=None):
-        if self.reset:
-            self.model.get_layer("probe").kernel.assign(np.zeros((1, 1)))
-
-    def on_train_batch_end(self, batch, logs=None):
-        kernel = self.model.get_layer("probe").kernel
-        self.weights.append(float(kernel.numpy()[0, 0]))
-
-
-def test_epoch_callback_under_fit_uses_epochwise_rate():
-    sched = us.MultiFactorScheduler(step=[1, 3], factor=0.5, base_lr=0.4)
-    spe, epochs = 3, 5
-    callback = uk.epoch_callback(sched)
-    assert isinstance(callback, keras.callbacks.LearningRateScheduler)
-    model = _probe_model(keras.optimizers.SGD(0.01))
-    record = _Record(reset=True)
-    model.fit(*_data(spe), batch_size=BATCH, epochs=epochs, shuffle=False,
-              callbacks=[callback, record], verbose=0)
-    applied = -np.array(record.weights)
-    want = us.epochwise(sched, spe).values(np.arange(spe * epochs))
-    assert_rates(applied, want, "epoch_callback")
-    assert want[0] != want[-1]
-
-
-def test_fit_with_jit_compile_follows_rate_and_momentum():
-    sched = MOMENTUM_SCHEDS["one_cycle"]
-    model = _probe_model(keras.optimizers.SGD(), jit_compile=True)
-    assert isinstance(uk.bind(sched, model), uk.KerasAdapter)
-    record = _Record(reset=False)
-    spe, epochs = 5, 8
-    model.fit(*_data(spe), batch_size=BATCH, epochs=epochs, shuffle=False,
-              callbacks=[record], verbose=0)
-    n = spe * epochs
-    assert_rates(record.weights, _sgd_trajectory(sched, n), "jit fit")
-
-
-def _sgd_trajectory(sched, n, start=0):
-    """Weights after each SGD-with-momentum update, gradient 1."""
-    k = np.arange(n)
-    lr, mom = sched.values(k), sched.momentum.values(k)
-    w = v = 0.0
-    out = []
-    for i in range(n):
-        v = mom[i] * v - lr[i]
-        w += v
-        out.append(w)
-    return np.array(out[start:])
-
-
-def test_reduce_on_plateau_cuts_the_rate_in_the_compiled_step():
-    # mode='max' on a falling loss: every epoch after the first is bad.
-    sched = us.ReduceOnPlateau(us.CosineScheduler(60, base_lr=0.2),
-                               mode="max", factor=0.5, patience=1)
-    model = _probe_model(keras.optimizers.SGD())
-    callbacks = [uk.bind(sched, model).callback(monitor="loss")]
-    assert [type(c) for c in callbacks] == [uk.ReduceOnPlateauCallback]
-    record = _Record(reset=True)
-    losses = keras.callbacks.History()
-    spe, epochs = 3, 6
-    model.fit(*_data(spe), batch_size=BATCH, epochs=epochs, shuffle=False,
-              callbacks=[losses, *callbacks, record], verbose=0)
-    # Replay the same losses into a fresh copy: the rate of epoch e is the
-    # schedule after e observations.
-    replay = us.ReduceOnPlateau(us.CosineScheduler(60, base_lr=0.2),
-                                mode="max", factor=0.5, patience=1)
-    want = []
-    for epoch in range(epochs):
-        want += [replay(spe * epoch + j) for j in range(spe)]
-        replay.observe(losses.history["loss"][epoch])
-    assert sched.scale == replay.scale == 0.5 ** 2
-    assert_rates(-np.array(record.weights), want, "plateau")
-
+# -- serialization ------------------------------------------------------------
 
 def test_plateau_state_round_trips_through_keras_serialization():
     sched = us.ReduceOnPlateau(0.1, patience=0, factor=0.5)
@@ -452,17 +316,17 @@ def test_resume_in_a_fresh_process_continues_the_schedule(tmp_path):
     sched = MOMENTUM_SCHEDS["one_cycle"]
     spe, first, epochs = 4, 3, 9
     # Uninterrupted, in this process.
-    full = _probe_model(keras.optimizers.SGD())
+    full = probe_model(keras.optimizers.SGD())
     uk.bind(sched, full, multipliers={".*/probe/kernel": 1.0})
-    whole = _Record(reset=False)
-    full.fit(*_data(spe), batch_size=BATCH, epochs=epochs, shuffle=False,
-             callbacks=[whole], verbose=0)
+    whole = Record(reset=False)
+    full.fit(*probe_data(spe), batch_size=BATCH, epochs=epochs,
+             shuffle=False, callbacks=[whole], verbose=0)
     # Interrupted after `first` epochs, saved, resumed elsewhere.
-    part = _probe_model(keras.optimizers.SGD())
+    part = probe_model(keras.optimizers.SGD())
     uk.bind(sched, part, multipliers={".*/probe/kernel": 1.0})
-    begin = _Record(reset=False)
-    part.fit(*_data(spe), batch_size=BATCH, epochs=first, shuffle=False,
-             callbacks=[begin], verbose=0)
+    begin = Record(reset=False)
+    part.fit(*probe_data(spe), batch_size=BATCH, epochs=first,
+             shuffle=False, callbacks=[begin], verbose=0)
     path = tmp_path / "m.keras"
     part.save(path)
     out = subprocess.run(
@@ -474,7 +338,7 @@ def test_resume_in_a_fresh_process_continues_the_schedule(tmp_path):
     resumed = begin.weights + rest
     assert len(resumed) == spe * epochs
     np.testing.assert_allclose(resumed, whole.weights, rtol=1e-6)
-    assert_rates(resumed, _sgd_trajectory(sched, spe * epochs), "resumed")
+    assert_rates(resumed, sgd_trajectory(sched, spe * epochs), "resumed")
 
 
 _RESTORE = textwrap.dedent("""
@@ -517,7 +381,8 @@ def test_plateau_adam_and_multipliers_restore_in_a_fresh_process(tmp_path):
     assert (got["scale"], got["done"], got["multipliers"]) == (
         0.5, 5, {"g1": 0.25})
     base = MOMENTUM_SCHEDS["cyclic"]
-    for (rates, mom), mine, k in zip(got["applied"], here, (5, 6, 7)):
+    for (rates, mom), mine, k in zip(got["applied"], here, (5, 6, 7),
+                                     strict=True):
         assert rates == pytest.approx(mine.rates, rel=1e-6)
         assert rates == pytest.approx([0.5 * base(k), 0.125 * base(k)],
                                       rel=1e-5)
@@ -683,10 +548,10 @@ def test_loss_scale_optimizer_is_bound_through():
 
 
 def test_loss_scale_optimizer_model_save_restores_the_binding(tmp_path):
-    model = _probe_model(keras.optimizers.LossScaleOptimizer(
+    model = probe_model(keras.optimizers.LossScaleOptimizer(
         keras.optimizers.SGD()))
     adapter = uk.bind(MOMENTUM_SCHEDS["cyclic"], model)
-    model.fit(*_data(3), batch_size=BATCH, epochs=1, verbose=0)
+    model.fit(*probe_data(3), batch_size=BATCH, epochs=1, verbose=0)
     model.save(tmp_path / "m.keras")
     back = keras.models.load_model(tmp_path / "m.keras")
     assert isinstance(back.optimizer, keras.optimizers.LossScaleOptimizer)
@@ -873,34 +738,3 @@ def test_from_native_dispatches_on_exact_types():
         uk.from_native(sch.PiecewiseConstantDecay([2], [0.1, -0.2]))
     assert uk.from_native(sch.PiecewiseConstantDecay([2], [0.1, 0.2])) == \
         us.PiecewiseConstantScheduler([2], rates=[0.1, 0.2])
-
-
-def test_bind_on_a_model_after_fit_drives_momentum_under_fit():
-    """bind(sched, model, hparams=...) after an earlier fit traced the
-    train step: the momentum applied at update k (recovered from the
-    weights: with gradient 1, SGD's velocity is v_k = m_k v_(k-1) - lr,
-    w_k = w_(k-1) + v_k) is the schedule's at k, counted from the bind."""
-    cyc = us.CyclicScheduler(0.1, 0.1, step_size_up=3, base_momentum=0.5,
-                             max_momentum=0.9)
-    model = keras.Sequential([keras.Input((1,)),
-                              keras.layers.Dense(1, use_bias=False,
-                                                 kernel_initializer="zeros")])
-    model.compile(optimizer=keras.optimizers.SGD(0.1, momentum=0.9),
-                  loss=lambda y_true, y_pred: keras.ops.sum(y_pred))
-    x, y = np.ones((1, 1), "float32"), np.zeros((1, 1), "float32")
-    model.fit(x, y, epochs=1, verbose=0)   # traces with momentum 0.9
-    model.optimizer.momentums[0].assign(np.zeros((1, 1)))
-    adapter = uk.bind(0.1, model, hparams={"momentum": cyc.momentum})
-    weights = [float(model.get_weights()[0][0, 0])]
-
-    class Track(keras.callbacks.Callback):
-        def on_train_batch_end(self, batch, logs=None):
-            weights.append(float(self.model.get_weights()[0][0, 0]))
-
-    model.fit(x, y, epochs=12, verbose=0, callbacks=[Track()])
-    assert adapter.updates_done == 12
-    v = np.diff(weights)                    # v_0 .. v_11
-    applied = (v[1:] + 0.1) / v[:-1]        # m_k for updates 1 .. 11
-    np.testing.assert_allclose(applied, cyc.momentum.values(range(1, 12)),
-                               rtol=1e-4)
-    assert np.abs(applied - cyc.momentum.values(range(2, 13))).max() > 0.05
