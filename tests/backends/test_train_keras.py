@@ -6,34 +6,65 @@ learns; runs are deterministic; the finder restores the model; bad
 arguments fail clearly.
 
 Runs on small slices of the embedded digits data (600 training images:
-batches of 256, 256 and a partial 88 per epoch).
+batches of 256, 256 and a partial 88 per epoch), under this process's
+Keras backend (tensorflow in the normal run).  On jax and torch, each in
+its own process (the backend is fixed when keras is imported), the same
+few dozen updates (:func:`short_runs`: discriminative rates with L2
+weight decay, Adam's beta1 cycle, a plateau cut with SGD momentum, the
+finder) start from the same weights and must end where tensorflow's do:
+the same rates, losses, accuracies and weights up to float32 noise.
+This module imports only keras at the top, so those processes import it
+to run :func:`short_runs` without TensorFlow.
 """
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
+import textwrap
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-import numpy as np  # noqa: E402
-import pytest  # noqa: E402
+import numpy as np
+import pytest
 
 keras = pytest.importorskip("keras")
-tf = pytest.importorskip("tensorflow")
 
 import unisched as us  # noqa: E402
-from unisched.backends import keras as uk  # noqa: E402
-from unisched.backends.keras.lenet import build_lenet, to_nhwc  # noqa
-from unisched.backends.keras.lenet import (  # noqa: E402
-    KerasTrainer, fit_one_cycle, lr_find, train_lenet)
-from unisched.app.training import CHAPTER_LR  # noqa: E402
 from unisched.app.data import iterate_batches, load_dataset  # noqa: E402
+from unisched.app.lenet import init_lenet_params  # noqa: E402
+from unisched.app.training import CHAPTER_LR, fit  # noqa: E402
+from unisched.backends import keras as uk  # noqa: E402
+from unisched.backends.keras.lenet import (  # noqa: E402
+    KerasTrainer,
+    build_lenet,
+    fit_one_cycle,
+    get_params,
+    lr_find,
+    to_nhwc,
+    train_lenet,
+)
 from unisched.tools import multipliers, one_cycle  # noqa: E402
-from unisched.app.training import fit  # noqa: E402
 
+HERE = os.path.dirname(os.path.abspath(__file__))
 SPE = 3            # updates per epoch on the 600-image slice
 UPDATES = 2 * SPE  # two epochs
 WARM_COSINE = us.warmup(us.CosineScheduler(max_update=UPDATES, base_lr=0.3,
                                            final_lr=0.01), 2)
+# threshold 0.9: only a 10x lower loss counts as better, so the second
+# epoch is bad and, with patience 0, the third epoch runs at half rate.
+PLATEAU = us.ReduceOnPlateau(0.3, patience=0, factor=0.5, threshold=0.9)
+#: the initial weights of each of :func:`short_runs`
+SEEDS = {"discriminative": 0, "adam_one_cycle": 1, "plateau_momentum": 2}
+#: how far the weights' change in a short run may differ from this
+#: process's, relative to its size: float noise, but on jax without x64
+#: the float32 formulas' noise (~1e-6 of a rate) grows to ~0.5% through
+#: Adam (``backends/keras/_backend.py``)
+CHANGE_RTOL = {"jax": {"adam_one_cycle": 2e-2}, "default": 5e-4}
+
+
+def backend():
+    return keras.backend.backend()
 
 
 @pytest.fixture(scope="module")
@@ -81,11 +112,13 @@ def test_same_seed_gives_identical_losses(step_runs):
     assert first.epochs[-1]["test_acc"] == second.epochs[-1]["test_acc"]
 
 
-def test_one_trace_for_a_run_with_partial_batches(small):
+def test_traces_for_a_run_with_partial_batches(small):
     trainer = KerasTrainer(WARM_COSINE)
-    fit(trainer, small, 2, log=None)  # 88-image last batch, 1024 evals
-    assert trainer.traces == 1
-    assert trainer._eval_step.experimental_get_tracing_count() == 1
+    fit(trainer, small, 2, log=None)  # 88-image last batch, 300 evals
+    # tensorflow: one graph for every batch size; jax: one per shape
+    # (256 and 88); torch: eager.
+    assert trainer.traces == {"tensorflow": 1, "jax": 2,
+                              "torch": 0}[backend()]
 
 
 def test_epoch_unit_holds_the_rate_within_each_epoch(small):
@@ -100,6 +133,7 @@ def test_discriminative_rates_are_the_ones_applied(small):
     (conv, fc1+fc2, fc3); and the weight change of each group at one
     update is -lr_i * (grad + wd * w): the rate recorded is the rate the
     optimizer used, with PyTorch's L2 weight decay."""
+    tf = pytest.importorskip("tensorflow")
     wd = 0.01
     trainer = KerasTrainer(WARM_COSINE, lr=slice(1e-3, 1e-1),
                            weight_decay=wd)
@@ -125,7 +159,7 @@ def test_discriminative_rates_are_the_ones_applied(small):
     trainer.train_batch(x, y)
     rec.record_update(2, lrs, 0.0, None)
     layer_group = {"conv1": 0, "conv2": 0, "fc1": 1, "fc2": 1, "fc3": 2}
-    for v, g, w in zip(variables, grads, before):
+    for v, g, w in zip(variables, grads, before, strict=True):
         rate = lrs[layer_group[v.path.split("/")[-2]]]
         np.testing.assert_allclose(v.numpy() - w, -rate * (g + wd * w),
                                    rtol=2e-3, atol=1e-7, err_msg=v.path)
@@ -143,7 +177,8 @@ def test_native_keras_schedule_is_indexed_by_keras(small):
     # per epoch and per group: m_i * native(k // SPE)
     rec = train_lenet(native, small, 2, unit="epoch", lr=slice(0.3),
                       log=None)
-    want = np.array([native(k // SPE).numpy() for k in range(UPDATES)])
+    want = np.array([keras.ops.convert_to_numpy(native(k // SPE))
+                     for k in range(UPDATES)])
     assert_f32(rec.group_lrs, want[:, None] * [0.1, 0.1, 1.0])
 
 
@@ -170,13 +205,10 @@ def test_per_epoch_callable_goes_through_keras_callback(small):
 
 
 def test_reduce_on_plateau_cuts_after_a_bad_epoch(small):
-    # threshold 0.9: only a 10x lower loss counts as better, so the second
-    # epoch is bad and, with patience 0, the third epoch runs at half rate.
-    sched = us.ReduceOnPlateau(0.3, patience=0, factor=0.5, threshold=0.9)
-    rec = train_lenet(sched, small, 3, log=None)
+    rec = train_lenet(PLATEAU, small, 3, log=None)
     assert_f32(rec.lrs, [0.3] * (2 * SPE) + [0.15] * SPE)
-    assert sched.scale == 1.0  # the caller's schedule is untouched
-    rec = train_lenet(sched, small, 3, lr=slice(0.3), log=None)
+    assert PLATEAU.scale == 1.0  # the caller's schedule is untouched
+    rec = train_lenet(PLATEAU, small, 3, lr=slice(0.3), log=None)
     assert_f32(rec.group_lrs[-1], [0.015, 0.015, 0.15])
 
 
@@ -210,7 +242,8 @@ def test_lr_find_restores_weights_and_suggests(small):
     before = [w.copy() for w in model.get_weights()]
     res = lr_find(small, start_lr=1e-4, end_lr=1.0, num_it=30, model=model)
     after = model.get_weights()
-    assert all(np.array_equal(a, b) for a, b in zip(before, after))
+    assert all(np.array_equal(a, b)
+               for a, b in zip(before, after, strict=True))
     assert sorted(res.suggestions) == ["minimum", "slide", "steep",
                                        "valley"]
     for s in res.suggestions.values():
@@ -263,3 +296,107 @@ def test_bad_sched_and_unit_combinations():
                       unit="epoch")
     with pytest.raises(TypeError, match="Dataset"):
         train_lenet(0.1, "digits", 1)
+
+
+# -- the same updates on every Keras backend ---------------------------------
+
+def short_runs(data) -> dict[str, np.ndarray]:
+    """A few dozen updates through what the trainer adds to the adapter,
+    as ``{'<run>.<what>': array}``: per update the rates of every group,
+    the momentum and the loss; the test accuracy of every epoch; the
+    weights after the run; and the finder, which must put them back."""
+    runs = {
+        "discriminative": (WARM_COSINE, 2, {"lr": slice(1e-3, 1e-1),
+                                            "weight_decay": 0.01}),
+        "adam_one_cycle": (one_cycle(0.01, UPDATES), 2,
+                           {"optimizer": "adam"}),
+        "plateau_momentum": (PLATEAU, 3, {"momentum": 0.9}),
+    }
+    out = {}
+    for name, (sched, epochs, options) in runs.items():
+        trainer = KerasTrainer(sched, seed=SEEDS[name], **options)
+        rec = fit(trainer, data, epochs, log=None)
+        out.update({f"{name}.lrs": rec.group_lrs,
+                    f"{name}.momentums": rec.momentums,
+                    f"{name}.losses": rec.losses,
+                    f"{name}.test_acc": [e["test_acc"] for e in rec.epochs]})
+        out.update({f"{name}.{k}": v
+                    for k, v in get_params(trainer.model).items()})
+    res = lr_find(data, start_lr=1e-4, end_lr=1.0, num_it=8,
+                  model=trainer.model)
+    out.update({"lr_find.lrs": res.lrs, "lr_find.losses": res.losses})
+    out.update({f"lr_find.{k}": v
+                for k, v in get_params(trainer.model).items()})
+    return {k: np.asarray(v) for k, v in out.items()}
+
+
+_RUNS = textwrap.dedent("""
+    import sys
+    sys.path[:0] = sys.argv[2:]
+    import numpy as np
+    import test_train_keras as t
+    runs = t.short_runs(t.load_dataset("digits", limit=600))
+    runs["tensorflow_imported"] = np.array("tensorflow" in sys.modules)
+    np.savez(sys.argv[1], **runs)
+""")
+
+
+@pytest.fixture(scope="module")
+def this_backend_runs(small):
+    return short_runs(small)
+
+
+def test_short_runs_follow_the_schedules(this_backend_runs):
+    """What :func:`short_runs` checks against on the other backends."""
+    runs = this_backend_runs
+    k = np.arange(UPDATES)
+    assert_f32(runs["discriminative.lrs"],
+               WARM_COSINE.values(k)[:, None] * [0.01, 0.1, 1.0])
+    sched = one_cycle(0.01, UPDATES)
+    assert_f32(runs["adam_one_cycle.lrs"][:, 0], sched.values(k))
+    assert_f32(runs["adam_one_cycle.momentums"], sched.momentum.values(k))
+    assert_f32(runs["plateau_momentum.lrs"][:, 0],
+               [0.3] * (2 * SPE) + [0.15] * SPE)
+    assert_f32(runs["plateau_momentum.momentums"], [0.9] * (3 * SPE))
+    assert_f32(runs["lr_find.lrs"], us.tools.lr_finder_schedule(
+        1e-4, 1.0, 8).values(np.arange(8)))
+    for name in ("conv1.weight", "fc3.bias"):   # the finder restored them
+        assert np.array_equal(runs[f"lr_find.{name}"],
+                              runs[f"plateau_momentum.{name}"])
+    assert all(np.isfinite(v).all() for v in runs.values())
+
+
+@pytest.mark.parametrize("other", [b for b in ("tensorflow", "jax", "torch")
+                                   if b != backend()])
+def test_other_keras_backends_train_like_this_one(other, this_backend_runs,
+                                                  tmp_path):
+    path = tmp_path / "runs.npz"
+    proc = subprocess.run(
+        [sys.executable, "-c", _RUNS, str(path), HERE,
+         os.path.dirname(HERE)], capture_output=True, text=True,
+        timeout=900, env=dict(os.environ, KERAS_BACKEND=other))
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    with np.load(path) as got:
+        got = dict(got)
+    assert not got.pop("tensorflow_imported")
+    want = this_backend_runs
+    assert sorted(got) == sorted(want)
+    for key, value in want.items():
+        run, what = key.split(".", 1)
+        if what in ("lrs", "momentums"):
+            assert_f32(got[key], value, key)
+        elif what == "test_acc":
+            np.testing.assert_array_equal(got[key], value, err_msg=key)
+        elif what == "losses":
+            np.testing.assert_allclose(got[key], value, rtol=2e-4,
+                                       err_msg=key)
+        elif run == "lr_find":   # put back exactly, as here
+            assert np.array_equal(got[key],
+                                  got[f"plateau_momentum.{what}"]), key
+        else:   # the weights' change from the same start
+            start = init_lenet_params(SEEDS[run])[what]
+            rtol = CHANGE_RTOL.get(other, {}).get(run,
+                                                  CHANGE_RTOL["default"])
+            change = value - start
+            assert np.linalg.norm(got[key] - value) <= \
+                rtol * np.linalg.norm(change), key
