@@ -22,13 +22,13 @@ import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-import keras  # noqa: E402
-import numpy as np  # noqa: E402
-import tensorflow as tf  # noqa: E402
+import keras
+import numpy as np
+import tensorflow as tf
 
-import unisched as us  # noqa: E402
-from unisched.backends import keras as uk  # noqa: E402
-from unisched.backends.keras.lenet import build_lenet  # noqa: E402
+import unisched as us
+from unisched.backends import keras as uk
+from unisched.backends.keras.lenet import build_lenet
 
 LOOP = 200        # updates per tf.function call
 TOTAL = 10_000    # horizon of every schedule
