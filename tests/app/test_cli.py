@@ -119,3 +119,15 @@ def test_keras_backend_cannot_change_after_keras_is_imported(monkeypatch):
         use_keras_backend(other)
     use_keras_backend(keras.backend.backend())   # the same one: fine
     use_keras_backend(None)
+
+
+def test_workers_with_keras_on_another_backend_is_refused(monkeypatch,
+                                                         capsys, tmp_path):
+    monkeypatch.setenv("KERAS_BACKEND", "jax")
+    with pytest.raises(SystemExit) as info:
+        main(["train", "--framework", "keras", "--schedule", "constant(0.1)",
+              "--workers", "2", "--out", str(tmp_path / "out")])
+    assert info.value.code == 2
+    assert "needs the tensorflow backend, got KERAS_BACKEND='jax'" in \
+        capsys.readouterr().err
+    assert not (tmp_path / "out").exists()

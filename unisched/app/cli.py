@@ -167,6 +167,12 @@ def _tensorboard_folder(text: str) -> str:
 
 def cmd_train(args: argparse.Namespace) -> int:
     from .compare import plot_runs, train, write_run
+    keras_backend = os.environ.get("KERAS_BACKEND", "tensorflow")
+    if args.workers is not None and args.framework == "keras" and \
+            keras_backend != "tensorflow":
+        raise ValueError(f"--workers trains Keras under tf.distribute, "
+                         f"which needs the tensorflow backend, got "
+                         f"KERAS_BACKEND={keras_backend!r}")
     board = None if args.tensorboard is None else os.path.join(
         args.tensorboard, args.framework)
     with output_set(args.out) as stage:
