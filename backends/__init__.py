@@ -24,7 +24,7 @@ _ROOTS = {"torch": "torch", "keras": "keras", "tensorflow": "keras",
           "jax": "jax", "flax": "jax"}
 
 
-def _backend(name: str):
+def _backend(name: str) -> types.ModuleType:
     return importlib.import_module(f"{__name__}.{name}")
 
 

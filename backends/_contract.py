@@ -89,7 +89,7 @@ from __future__ import annotations
 
 import numbers
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -264,8 +264,10 @@ def check_spelled(hparams: Mapping[str, Any], spellings: Mapping[str, str],
                          f"hyperparameter; it has {sorted(spellings)}")
 
 
-def convert_exact(obj: Any, converters: Mapping[type, Any],
-                  describe: Any = None) -> Schedule:
+def convert_exact(obj: Any,
+                  converters: Mapping[type, Callable[[Any], Schedule]],
+                  describe: Callable[[Any], str] | None = None
+                  ) -> Schedule:
     """``from_native``'s dispatch: ``converters[type(obj)](obj)`` on the
     exact type (a subclass may compute anything: ``TypeError`` listing the
     supported types); a converter's ``TypeError``/``ValueError`` becomes a
@@ -385,10 +387,12 @@ def metric_value(metric: Any) -> float:
 def state_dict(fmt: str, binding: Binding, updates_done: int
                ) -> dict[str, Any]:
     """The plain-data checkpoint of an adapter."""
+    sched = binding.schedule
     state = binding.identity()
     state.update(format=fmt, updates_done=int(updates_done),
-                 schedule_state=(binding.schedule.state_dict()
-                                 if binding.schedule.stateful else None))
+                 schedule_state=(sched.state_dict()
+                                 if isinstance(sched, ReduceOnPlateau)
+                                 else None))
     return state
 
 
@@ -431,7 +435,7 @@ def check_state(state: Any, fmt: str) -> Checkpoint:
     done = check.integer("updates_done", state["updates_done"])
     plateau_state = state["schedule_state"]
     if plateau_state is not None:
-        if not sched.stateful:
+        if not isinstance(sched, ReduceOnPlateau):
             raise ValueError(f"state schedule_state is given but the "
                              f"schedule {sched.to_spec()} has no state")
         plateau_state = sched.check_state(plateau_state)
@@ -468,5 +472,7 @@ def reconcile(bound: Binding, ckpt: Checkpoint, policy: str) -> Binding:
 def restore_plateau(binding: Binding, ckpt: Checkpoint) -> None:
     """Load the checkpoint's plateau state into ``binding``'s schedule when
     both are ReduceOnPlateau (call after every check has passed)."""
-    if ckpt.schedule_state is not None and binding.schedule.stateful:
-        binding.schedule.load_state_dict(ckpt.schedule_state)
+    sched = binding.schedule
+    if ckpt.schedule_state is not None and isinstance(sched,
+                                                      ReduceOnPlateau):
+        sched.load_state_dict(ckpt.schedule_state)

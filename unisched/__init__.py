@@ -10,6 +10,8 @@ adapters live in ``unisched.backends`` and are imported only on demand:
 >>> s(0), s(20)
 (0.5, 0.01)
 """
+from typing import Any
+
 from . import presets  # noqa: F401  (registers the hf_* spec names)
 from .base import Schedule, from_config, registered
 from .combinators import (
@@ -55,18 +57,26 @@ from .spec import SpecError, parse
 __version__ = "0.1.0"
 
 
-def bind(sched, target, **options):
+def _backends() -> Any:
+    """``unisched.backends``, imported on demand (it imports no framework
+    by itself)."""
+    # the folder backends/ (setup.cfg's package_dir), which mypy checks
+    # as the package `backends`
+    from . import backends  # type: ignore[attr-defined]
+    return backends
+
+
+def bind(sched: Any, target: Any, **options: Any) -> Any:
     """Attach ``sched`` to a PyTorch optimizer, a Keras optimizer or model,
     or an MXNet Gluon Trainer; see :func:`unisched.backends.bind`."""
-    from .backends import bind as _bind
-    return _bind(sched, target, **options)
+    return _backends().bind(sched, target, **options)
 
 
-def from_native(obj, **options):
+def from_native(obj: Any, **options: Any) -> Schedule:
     """Convert a framework's own scheduler into the equal unisched
     schedule; see :func:`unisched.backends.from_native`."""
-    from .backends import from_native as _from_native
-    return _from_native(obj, **options)
+    sched: Schedule = _backends().from_native(obj, **options)
+    return sched
 
 
 __all__ = [

@@ -10,6 +10,7 @@ computes the very same arrays as the uninterrupted run.
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import Any
 
 import numpy as np
 
@@ -49,10 +50,10 @@ class StepCache:
         self.start = start
         return self.rows[k - start]
 
-    def __getstate__(self) -> dict:
+    def __getstate__(self) -> dict[str, Any]:
         # Blocks are recomputed on demand: keep pickles (MXNet's
         # save_states, a kvstore server) small.
         return {"schedules": self.schedules}
 
-    def __setstate__(self, state: dict) -> None:
-        self.__init__(state["schedules"])
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        StepCache.__init__(self, state["schedules"])

@@ -60,7 +60,7 @@ def _default_mode(path: str) -> int:
 
 
 @contextlib.contextmanager
-def atomic_path(path: str | os.PathLike) -> Iterator[str]:
+def atomic_path(path: str | os.PathLike[str]) -> Iterator[str]:
     """Yield a temporary path beside ``path`` to write to; on success it
     is renamed over ``path`` (readers see the old file or the new one,
     never half of one), on any error it is removed and ``path`` is left
@@ -94,7 +94,7 @@ def atomic_path(path: str | os.PathLike) -> Iterator[str]:
         raise
 
 
-def write_text(path: str | os.PathLike, text: str) -> None:
+def write_text(path: str | os.PathLike[str], text: str) -> None:
     """Write ``text`` (UTF-8) to ``path`` atomically, flushed to disk."""
     with atomic_path(path) as tmp:
         with open(tmp, "w", encoding="utf-8", newline="") as f:
@@ -103,7 +103,7 @@ def write_text(path: str | os.PathLike, text: str) -> None:
             os.fsync(f.fileno())
 
 
-def check_output_dir(path: str | os.PathLike) -> str:
+def check_output_dir(path: str | os.PathLike[str]) -> str:
     """``path`` as an absolute output folder, checked before any work
     starts: it is created if needed and must take a file (a file in its
     place, or a folder that cannot be written, raises ``ValueError``)."""
@@ -124,7 +124,7 @@ def check_output_dir(path: str | os.PathLike) -> str:
 
 
 @contextlib.contextmanager
-def output_set(path: str | os.PathLike) -> Iterator[str]:
+def output_set(path: str | os.PathLike[str]) -> Iterator[str]:
     """One run's outputs as a consistent set.
 
     Yields a fresh staging folder beside ``path`` (checked first with

@@ -17,15 +17,37 @@ comparisons use Python operators.
 from __future__ import annotations
 
 import math
+from typing import Any, Protocol
 
 import numpy as np
+
+#: what a formula computes with: a float, a float64 array or a framework
+#: tensor (formulas use only arithmetic, comparisons and an :class:`Ops`)
+Tensor = Any
+
+
+class Ops(Protocol):
+    """The namespace a formula is written against (``ScalarOps``,
+    ``NumpyOps``, the Keras and JAX backends' ops)."""
+
+    def where(self, cond: Tensor, a: Tensor, b: Tensor, /) -> Tensor: ...
+    def cos(self, x: Tensor, /) -> Tensor: ...
+    def sqrt(self, x: Tensor, /) -> Tensor: ...
+    def exp(self, x: Tensor, /) -> Tensor: ...
+    def log(self, x: Tensor, /) -> Tensor: ...
+    def floor(self, x: Tensor, /) -> Tensor: ...
+    def ceil(self, x: Tensor, /) -> Tensor: ...
+    def minimum(self, a: Tensor, b: Tensor, /) -> Tensor: ...
+    def maximum(self, a: Tensor, b: Tensor, /) -> Tensor: ...
+    def power(self, base: Tensor, exponent: Tensor, /) -> Tensor: ...
+    def clip(self, x: Tensor, low: Tensor, high: Tensor, /) -> Tensor: ...
 
 
 class ScalarOps:
     """``math`` for one Python float at a time."""
 
     @staticmethod
-    def where(cond, a, b):
+    def where(cond: Any, a: float, b: float) -> float:
         return a if cond else b
 
     cos = staticmethod(math.cos)
@@ -34,32 +56,37 @@ class ScalarOps:
     log = staticmethod(math.log)
 
     @staticmethod
-    def floor(x):
+    def floor(x: float) -> float:
         return float(math.floor(x))
 
     @staticmethod
-    def ceil(x):
+    def ceil(x: float) -> float:
         return float(math.ceil(x))
 
     minimum = staticmethod(min)
     maximum = staticmethod(max)
 
     @staticmethod
-    def power(base, exponent):
+    def power(base: float, exponent: float) -> float:
         try:
             return math.pow(base, exponent)
         except OverflowError:  # numpy gives inf; so must one call
             return math.inf
 
     @staticmethod
-    def clip(x, low, high):
+    def clip(x: float, low: float, high: float) -> float:
         return min(max(x, low), high)
 
 
 class NumpyOps:
     """numpy ufuncs for float64 arrays."""
 
-    where = staticmethod(np.where)
+    @staticmethod
+    def where(cond: Any, a: Any, b: Any) -> Any:
+        # np.where itself: its one-argument overload is what mypy would
+        # see through staticmethod()
+        return np.where(cond, a, b)
+
     cos = staticmethod(np.cos)
     sqrt = staticmethod(np.sqrt)
     exp = staticmethod(np.exp)

@@ -29,42 +29,42 @@ def real(name: str, value: Any) -> float:
         raise TypeError(f"{name} must be a real number, "
                         f"got {value!r} ({type(value).__name__})")
     try:
-        value = float(value)
+        number = float(value)
     except OverflowError:
         raise ValueError(f"{name} must be finite, got an integer of "
                          f"{len(str(abs(int(value))))} digits") from None
-    if not math.isfinite(value):
-        raise ValueError(f"{name} must be finite, got {value!r}")
-    return value + 0.0  # -0.0 -> 0.0: equal schedules hash alike
+    if not math.isfinite(number):
+        raise ValueError(f"{name} must be finite, got {number!r}")
+    return number + 0.0  # -0.0 -> 0.0: equal schedules hash alike
 
 
 def rate(name: str, value: Any) -> float:
     """A learning rate (or momentum): finite and non-negative."""
-    value = real(name, value)
-    if value < 0:
-        raise ValueError(f"{name} must be >= 0, got {value!r}")
-    return value
+    number = real(name, value)
+    if number < 0:
+        raise ValueError(f"{name} must be >= 0, got {number!r}")
+    return number
 
 
 def positive(name: str, value: Any) -> float:
-    value = real(name, value)
-    if value <= 0:
-        raise ValueError(f"{name} must be > 0, got {value!r}")
-    return value
+    number = real(name, value)
+    if number <= 0:
+        raise ValueError(f"{name} must be > 0, got {number!r}")
+    return number
 
 
 def in_range(name: str, value: Any, low: float, high: float,
              *, low_open: bool = False, high_open: bool = False) -> float:
     """A real number in [low, high]; either end may be open."""
-    value = real(name, value)
-    too_low = value <= low if low_open else value < low
-    too_high = value >= high if high_open else value > high
+    number = real(name, value)
+    too_low = number <= low if low_open else number < low
+    too_high = number >= high if high_open else number > high
     if too_low or too_high:
         left = "(" if low_open else "["
         right = ")" if high_open else "]"
         raise ValueError(f"{name} must be in {left}{low}, {high}{right}, "
-                         f"got {value!r}")
-    return value
+                         f"got {number!r}")
+    return number
 
 
 def integer(name: str, value: Any, minimum: int = 0,
@@ -76,19 +76,19 @@ def integer(name: str, value: Any, minimum: int = 0,
         raise TypeError(f"{name} must be an integer, "
                         f"got {value!r} ({type(value).__name__})")
     if isinstance(value, numbers.Integral):
-        value = int(value)
+        whole = int(value)
     else:
-        value = float(value)
-        if not math.isfinite(value) or not value.is_integer():
-            raise ValueError(f"{name} must be an integer, got {value!r}")
-        value = int(value)
-    if value < minimum:
-        raise ValueError(f"{name} must be >= {minimum}, got {value!r}")
-    if value > maximum:
-        shown = value if value < 10 ** 30 \
-            else f"an integer of {len(str(value))} digits"
+        number = float(value)
+        if not math.isfinite(number) or not number.is_integer():
+            raise ValueError(f"{name} must be an integer, got {number!r}")
+        whole = int(number)
+    if whole < minimum:
+        raise ValueError(f"{name} must be >= {minimum}, got {whole!r}")
+    if whole > maximum:
+        shown = whole if whole < 10 ** 30 \
+            else f"an integer of {len(str(whole))} digits"
         raise ValueError(f"{name} must be <= {maximum}, got {shown}")
-    return value
+    return whole
 
 
 def choice(name: str, value: Any, choices: Sequence[str]) -> str:
@@ -117,7 +117,7 @@ def length(name: str, value: Any) -> int | float:
 
 
 def increasing(name: str, value: Any, item: Callable[[str, Any], Any],
-               what: str = "numbers") -> list:
+               what: str = "numbers") -> list[Any]:
     """A non-empty, strictly increasing list, each entry checked by
     ``item(f"{name}[i]", entry)``."""
     if isinstance(value, (str, bytes)) or not isinstance(value, Iterable):
@@ -150,7 +150,8 @@ def rates(name: str, value: Any) -> list[float]:
     return [rate(f"{name}[{i}]", v) for i, v in enumerate(value)]
 
 
-def pieces(name: str, items: list, boundaries: list) -> list:
+def pieces(name: str, items: list[Any], boundaries: Sequence[Any]
+           ) -> list[Any]:
     """``items`` must hold one entry per piece: ``len(boundaries) + 1``."""
     if len(items) != len(boundaries) + 1:
         raise ValueError(f"{name} must have len(boundaries) + 1 = "
@@ -175,7 +176,8 @@ def step(value: Any, name: str = "step") -> int:
                     f"got {value!r} ({type(value).__name__})")
 
 
-def steps(value: Any, name: str = "steps") -> np.ndarray:
+def steps(value: Any, name: str = "steps"
+          ) -> np.ndarray[Any, np.dtype[np.float64]]:
     """An array of step indices as float64 (exact for steps below 2**53)."""
     arr = np.asarray(value)
     if arr.dtype == np.bool_:

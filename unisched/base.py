@@ -22,7 +22,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from . import _validate as check
-from ._ops import NumpyOps, ScalarOps
+from ._ops import NumpyOps, Ops, ScalarOps, Tensor
 
 _REGISTRY: dict[str, type[Schedule]] = {}
 _CHUNK = 16384
@@ -43,6 +43,8 @@ def registered() -> dict[str, type[Schedule]]:
 
 
 def schedule_class(name: Any) -> type[Schedule]:
+    """The class registered as ``name``; a ``ValueError`` listing the valid
+    names otherwise."""
     if not isinstance(name, str) or name not in _REGISTRY:
         raise ValueError(f"unknown schedule name {name!r}; valid names: "
                          f"{', '.join(sorted(_REGISTRY))}")
@@ -50,12 +52,13 @@ def schedule_class(name: Any) -> type[Schedule]:
 
 
 def parameter_names(cls: type[Schedule]) -> list[str]:
+    """The constructor's argument names, in order."""
     params = inspect.signature(cls.__init__).parameters
     return [p for p in params if p != "self"]
 
 
-def build(name: str, args: tuple = (), kwargs: dict | None = None
-          ) -> Schedule:
+def build(name: str, args: tuple[Any, ...] = (),
+          kwargs: dict[str, Any] | None = None) -> Schedule:
     """Construct the schedule registered as ``name``; an unknown argument
     gets a ``ValueError`` listing the valid ones."""
     cls = schedule_class(name)
@@ -117,7 +120,7 @@ def from_config(config: Any) -> Schedule:
     return _from_dict(config, 0)
 
 
-def _from_dict(config: dict, depth: int) -> Schedule:
+def _from_dict(config: dict[str, Any], depth: int) -> Schedule:
     if "name" not in config:
         raise ValueError(f"config has no 'name' key: {config!r:.200}")
     kwargs = {k: _decode(v, depth) for k, v in config.items()
@@ -170,6 +173,8 @@ class Schedule:
     #: arguments renamed since an earlier release, old -> new: configs and
     #: specs that still use the old name keep loading
     renamed: ClassVar[dict[str, str]] = {}
+    #: the constructor arguments, frozen (set once by ``__init__``)
+    _args: dict[str, Any]
 
     def __init__(self, **args: Any) -> None:
         args = {k: _freeze(v) for k, v in args.items()}
@@ -178,7 +183,7 @@ class Schedule:
             object.__setattr__(self, key, value)
 
     # -- evaluation ---------------------------------------------------------
-    def _eval(self, t, ops):
+    def _eval(self, t: Tensor, ops: Ops) -> Tensor:
         raise NotImplementedError
 
     def __call__(self, step: int) -> float:
@@ -188,7 +193,7 @@ class Schedule:
             self._overflow(np.array([step]), np.array([value]))
         return value
 
-    def values(self, steps: Any) -> np.ndarray:
+    def values(self, steps: Any) -> np.ndarray[Any, np.dtype[np.float64]]:
         """Vectorized ``__call__`` over an array of steps (float64)."""
         t = check.steps(steps).ravel()
         out = np.empty_like(t)
@@ -202,7 +207,8 @@ class Schedule:
             self._overflow(t, out)
         return out.reshape(np.shape(steps))
 
-    def _overflow(self, steps: np.ndarray, values: np.ndarray) -> None:
+    def _overflow(self, steps: np.ndarray[Any, Any],
+                  values: np.ndarray[Any, Any]) -> None:
         """A schedule that grows without bound (an exponential with
         ``factor > 1``, a large scale of a large rate) has no finite rate
         past float64's range: say where, instead of returning inf."""
@@ -226,7 +232,7 @@ class Schedule:
     def to_config(self) -> dict[str, Any]:
         """JSON-safe dict: ``{'name': ..., **arguments}``, nested for
         schedules that wrap schedules."""
-        config = {"name": self.name}
+        config: dict[str, Any] = {"name": self.name}
         config.update({k: _encode(v) for k, v in self._args.items()})
         return config
 
@@ -271,7 +277,7 @@ class Schedule:
     def __delattr__(self, key: str) -> None:
         raise AttributeError(f"{type(self).__name__} is immutable")
 
-    def __reduce__(self):
+    def __reduce__(self) -> tuple[Any, ...]:
         return (from_config, (self.to_config(),))
 
     # -- display ------------------------------------------------------------

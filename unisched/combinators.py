@@ -11,13 +11,15 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from typing import Any
 
 from . import _validate as check
+from ._ops import Ops, Tensor
 from .base import Schedule, register
 from .schedules import WARMUP_MODES, piecewise, warmup_ramp
 
 
-def _schedule(name: str, value) -> Schedule:
+def _schedule(name: str, value: Any) -> Schedule:
     if not isinstance(value, Schedule):
         raise TypeError(f"{name} must be a unisched schedule, got {value!r}")
     if value.stateful:
@@ -47,6 +49,11 @@ class Warmup(Schedule):
     """
 
     name = "warmup"
+    schedule: Schedule
+    warmup_steps: int
+    warmup_begin_lr: float
+    warmup_mode: str
+    _first: float
 
     def __init__(self, schedule: Schedule, warmup_steps: int,
                  warmup_begin_lr: float = 0.0,
@@ -60,7 +67,7 @@ class Warmup(Schedule):
         # Where the ramp ends; derived, so not part of the config.
         object.__setattr__(self, "_first", self.schedule(0))
 
-    def _eval(self, t, ops):
+    def _eval(self, t: Tensor, ops: Ops) -> Tensor:
         w = self.warmup_steps
         after = self.schedule._eval(ops.maximum(t - w, 0.0), ops)
         return warmup_ramp(t, ops, after, w, self.warmup_begin_lr,
@@ -95,20 +102,22 @@ class Join(Schedule):
     """
 
     name = "join"
+    schedules: tuple[Schedule, ...]
+    boundaries: tuple[int | float, ...]
 
     def __init__(self, schedules: Sequence[Schedule],
-                 boundaries: Sequence[int]) -> None:
+                 boundaries: Sequence[float]) -> None:
         if isinstance(schedules, Schedule) or \
                 not isinstance(schedules, (list, tuple)):
             raise TypeError(f"schedules must be a list of schedules, "
                             f"got {schedules!r}")
-        schedules = [_schedule(f"schedules[{i}]", s)
-                     for i, s in enumerate(schedules)]
-        boundaries = check.increasing_lengths("boundaries", boundaries)
-        schedules = check.pieces("schedules", schedules, boundaries)
-        super().__init__(schedules=schedules, boundaries=boundaries)
+        pieces = [_schedule(f"schedules[{i}]", s)
+                  for i, s in enumerate(schedules)]
+        starts = check.increasing_lengths("boundaries", boundaries)
+        super().__init__(schedules=check.pieces("schedules", pieces, starts),
+                         boundaries=starts)
 
-    def _eval(self, t, ops):
+    def _eval(self, t: Tensor, ops: Ops) -> Tensor:
         starts = (0,) + self.boundaries
         return piecewise(t, ops, self.boundaries, [
             piece._eval(ops.maximum(t - start, 0.0), ops)
@@ -118,12 +127,13 @@ class Join(Schedule):
     @property
     def momentum(self) -> Schedule | None:
         moms = [s.momentum for s in self.schedules]
-        if all(m is None for m in moms):
+        cycles = [m for m in moms if m is not None]
+        if not cycles:
             return None
-        if any(m is None for m in moms):
+        if len(cycles) < len(moms):
             raise ValueError("join: some pieces have a momentum cycle and "
                              "some do not; give every piece one")
-        return Join(moms, self.boundaries)
+        return Join(cycles, self.boundaries)
 
     def default_horizon(self) -> int | None:
         last = self.schedules[-1].default_horizon()
@@ -147,6 +157,8 @@ class Epochwise(Schedule):
     """
 
     name = "epochwise"
+    schedule: Schedule
+    steps_per_epoch: int
 
     def __init__(self, schedule: Schedule, steps_per_epoch: int) -> None:
         super().__init__(
@@ -154,7 +166,7 @@ class Epochwise(Schedule):
             steps_per_epoch=check.integer("steps_per_epoch",
                                           steps_per_epoch, 1))
 
-    def _eval(self, t, ops):
+    def _eval(self, t: Tensor, ops: Ops) -> Tensor:
         return self.schedule._eval(ops.floor(t / self.steps_per_epoch), ops)
 
     @property
@@ -173,15 +185,17 @@ class _ValueMap(Schedule):
     argument: the momentum cycle and the horizon are the wrapped
     schedule's."""
 
+    schedule: Schedule
+
     def __init__(self, schedule: Schedule, **value: float) -> None:
         (key, rate), = value.items()
         super().__init__(schedule=_schedule("schedule", schedule),
                          **{key: check.rate(key, rate)})
 
-    def _eval(self, t, ops):
+    def _eval(self, t: Tensor, ops: Ops) -> Tensor:
         return self._map(self.schedule._eval(t, ops), ops)
 
-    def _map(self, value, ops):
+    def _map(self, value: Tensor, ops: Ops) -> Tensor:
         raise NotImplementedError
 
     @property
@@ -202,11 +216,12 @@ class Scale(_ValueMap):
     """
 
     name = "scale"
+    factor: float
 
     def __init__(self, schedule: Schedule, factor: float) -> None:
         super().__init__(schedule, factor=factor)
 
-    def _map(self, value, ops):
+    def _map(self, value: Tensor, ops: Ops) -> Tensor:
         return self.factor * value
 
 
@@ -220,11 +235,12 @@ class Floor(_ValueMap):
     """
 
     name = "floor"
+    min_lr: float
 
     def __init__(self, schedule: Schedule, min_lr: float) -> None:
         super().__init__(schedule, min_lr=min_lr)
 
-    def _map(self, value, ops):
+    def _map(self, value: Tensor, ops: Ops) -> Tensor:
         return ops.maximum(value, self.min_lr)
 
 
@@ -249,6 +265,7 @@ class Multiply(_ValueMap):
     """
 
     name = "multiply"
+    factor: Schedule
 
     def __init__(self, schedule: Schedule, factor: Schedule) -> None:
         # both arguments are schedules: not _ValueMap's one rate
@@ -256,13 +273,13 @@ class Multiply(_ValueMap):
                           schedule=_schedule("schedule", schedule),
                           factor=_schedule("factor", factor))
 
-    def _eval(self, t, ops):
+    def _eval(self, t: Tensor, ops: Ops) -> Tensor:
         return self.schedule._eval(t, ops) * self.factor._eval(t, ops)
 
     def default_horizon(self) -> int | None:
-        ends = (self.schedule.default_horizon(),
-                self.factor.default_horizon())
-        return None if None in ends else max(ends)
+        mine, its = (self.schedule.default_horizon(),
+                     self.factor.default_horizon())
+        return None if mine is None or its is None else max(mine, its)
 
 
 @register
@@ -278,12 +295,14 @@ class Shift(Schedule):
     """
 
     name = "shift"
+    schedule: Schedule
+    steps: int
 
     def __init__(self, schedule: Schedule, steps: int) -> None:
         super().__init__(schedule=_schedule("schedule", schedule),
                          steps=check.integer("steps", steps, 0))
 
-    def _eval(self, t, ops):
+    def _eval(self, t: Tensor, ops: Ops) -> Tensor:
         return self.schedule._eval(t + float(self.steps), ops)
 
     @property
@@ -316,12 +335,14 @@ class Reverse(Schedule):
     """
 
     name = "reverse"
+    schedule: Schedule
+    steps: int | float
 
     def __init__(self, schedule: Schedule, steps: float) -> None:
         super().__init__(schedule=_schedule("schedule", schedule),
                          steps=check.length("steps", steps))
 
-    def _eval(self, t, ops):
+    def _eval(self, t: Tensor, ops: Ops) -> Tensor:
         return self.schedule._eval(ops.maximum(self.steps - t, 0.0), ops)
 
     @property
@@ -340,7 +361,8 @@ def warmup(schedule: Schedule, warmup_steps: int,
     return Warmup(schedule, warmup_steps, warmup_begin_lr, warmup_mode)
 
 
-def join(schedules: Sequence[Schedule], boundaries: Sequence[int]) -> Join:
+def join(schedules: Sequence[Schedule], boundaries: Sequence[float]
+         ) -> Join:
     """Run ``schedules`` one after another, switching at ``boundaries``."""
     return Join(list(schedules), boundaries)
 

@@ -5,8 +5,11 @@ as ``sched.momentum`` so backends can drive SGD momentum or Adam's beta1.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
+from typing import ClassVar
 
 from . import _validate as check
+from ._ops import Ops, Tensor
 from .base import Schedule, register
 from .schedules import cosine_wave
 
@@ -15,7 +18,8 @@ class _MomentumCycle(Schedule):
     """The momentum cycle that goes with a rate schedule of type ``of``
     (built from it; its arguments hold the momentum range)."""
 
-    of: type
+    of: ClassVar[type[Schedule]]
+    schedule: Schedule
 
     def __init__(self, schedule: Schedule) -> None:
         if not isinstance(schedule, self.of):
@@ -44,6 +48,11 @@ class CosineRestartsScheduler(Schedule):
     """
 
     name = "cosine_restarts"
+    first_cycle: int
+    base_lr: float
+    final_lr: float
+    cycle_mult: float
+    cycle_decay: float
 
     def __init__(self, first_cycle: int, base_lr: float,
                  final_lr: float = 0.0, cycle_mult: float = 1.0,
@@ -56,7 +65,7 @@ class CosineRestartsScheduler(Schedule):
                                       math.inf, high_open=True),
             cycle_decay=check.rate("cycle_decay", cycle_decay))
 
-    def _cycle(self, t, ops):
+    def _cycle(self, t: Tensor, ops: Ops) -> tuple[Tensor, Tensor]:
         """(index of the cycle, fraction of it done) for step ``t``."""
         x = t / self.first_cycle
         m = self.cycle_mult
@@ -76,7 +85,7 @@ class CosineRestartsScheduler(Schedule):
         mi = ops.where(up, mi * m, mi)
         return i, (x - (mi - 1.0) / (m - 1.0)) / mi
 
-    def _eval(self, t, ops):
+    def _eval(self, t: Tensor, ops: Ops) -> Tensor:
         i, p = self._cycle(t, ops)
         amplitude = self.base_lr - self.final_lr
         if self.cycle_decay != 1.0:
@@ -109,6 +118,15 @@ class CyclicScheduler(Schedule):
     """
 
     name = "cyclic"
+    base_lr: float
+    max_lr: float
+    step_size_up: int
+    step_size_down: int | None
+    mode: str
+    gamma: float
+    base_momentum: float
+    max_momentum: float
+    cycle_momentum: bool
 
     def __init__(self, base_lr: float, max_lr: float, step_size_up: int,
                  step_size_down: int | None = None,
@@ -139,7 +157,7 @@ class CyclicScheduler(Schedule):
                 f"{self.step_size_down} are too far apart for float64: the "
                 f"cycle's rising fraction rounds to {up / total!r}")
 
-    def _shape(self, t, ops):
+    def _shape(self, t: Tensor, ops: Ops) -> Tensor:
         """The triangle ``h * scale`` in [0, 1] for step ``t``."""
         up = float(self.step_size_up)
         down = up if self.step_size_down is None \
@@ -155,7 +173,7 @@ class CyclicScheduler(Schedule):
             return h * ops.power(self.gamma, t)
         return h
 
-    def _eval(self, t, ops):
+    def _eval(self, t: Tensor, ops: Ops) -> Tensor:
         return self.base_lr + (self.max_lr - self.base_lr) \
             * self._shape(t, ops)
 
@@ -176,8 +194,9 @@ class CyclicMomentum(_MomentumCycle):
 
     name = "cyclic_momentum"
     of = CyclicScheduler
+    schedule: CyclicScheduler
 
-    def _eval(self, t, ops):
+    def _eval(self, t: Tensor, ops: Ops) -> Tensor:
         s = self.schedule
         return s.max_momentum - (s.max_momentum - s.base_momentum) \
             * s._shape(t, ops)
@@ -218,6 +237,17 @@ class OneCycleScheduler(Schedule):
     """
 
     name = "one_cycle"
+    max_lr: float
+    max_update: int
+    pct_start: float
+    anneal: str
+    div_factor: float
+    final_div_factor: float
+    three_phase: bool
+    base_momentum: float
+    max_momentum: float
+    style: str
+    cycle_momentum: bool
 
     def __init__(self, max_lr: float, max_update: int,
                  pct_start: float = 0.3, anneal: str = "cos",
@@ -283,12 +313,14 @@ class OneCycleScheduler(Schedule):
             return [pct * n - 1, 2 * pct * n - 2, n - 1.0]
         return [pct * n - 1, n - 1.0]
 
-    def _anneal(self, start, end, p, ops):
+    def _anneal(self, start: float, end: float, p: Tensor, ops: Ops
+                ) -> Tensor:
         if self.anneal == "cos":
             return end + (start - end) / 2.0 * (ops.cos(math.pi * p) + 1.0)
         return (end - start) * p + start
 
-    def _cycle(self, t, ops, points):
+    def _cycle(self, t: Tensor, ops: Ops, points: Sequence[float]
+               ) -> Tensor:
         """Anneal through ``points`` (one value per phase boundary)."""
         u = t / self.max_update if self.style == "fastai" else t
         ends = self._phase_ends()
@@ -304,7 +336,7 @@ class OneCycleScheduler(Schedule):
             start = end
         return out
 
-    def _eval(self, t, ops):
+    def _eval(self, t: Tensor, ops: Ops) -> Tensor:
         initial = self.max_lr / self.div_factor
         minimum = initial / self.final_div_factor
         if self.three_phase:
@@ -330,8 +362,9 @@ class OneCycleMomentum(_MomentumCycle):
 
     name = "one_cycle_momentum"
     of = OneCycleScheduler
+    schedule: OneCycleScheduler
 
-    def _eval(self, t, ops):
+    def _eval(self, t: Tensor, ops: Ops) -> Tensor:
         s = self.schedule
         hi, lo = s.max_momentum, s.base_momentum
         points = [hi, lo, hi, hi] if s.three_phase else [hi, lo, hi]
@@ -366,6 +399,13 @@ class WarmupStableDecayScheduler(Schedule):
     """
 
     name = "warmup_stable_decay"
+    base_lr: float
+    warmup_steps: int
+    stable_steps: int
+    decay_steps: int
+    final_lr: float
+    decay: str
+    cycles: float
 
     def __init__(self, base_lr: float, warmup_steps: int, stable_steps: int,
                  decay_steps: int, final_lr: float = 0.0,
@@ -384,7 +424,7 @@ class WarmupStableDecayScheduler(Schedule):
             final_lr=check.rate("final_lr", final_lr),
             decay=decay, cycles=cycles)
 
-    def _eval(self, t, ops):
+    def _eval(self, t: Tensor, ops: Ops) -> Tensor:
         w, base = self.warmup_steps, self.base_lr
         start = w + self.stable_steps
         p = ops.clip((t - start) / self.decay_steps, 0.0, 1.0)

@@ -3,9 +3,10 @@ from __future__ import annotations
 
 import math
 import numbers
-from typing import Any
+from typing import Any, cast
 
 from . import _validate as check
+from ._ops import Ops, Tensor
 from .base import Schedule, from_config, register
 from .schedules import ConstantScheduler
 
@@ -13,8 +14,10 @@ _STATE_KEYS = ("best", "num_bad_epochs", "cooldown_counter", "last_epoch",
                "scale", "num_reductions")
 
 
-def _restore(config: dict, state: dict) -> ReduceOnPlateau:
-    sched = from_config(config)
+def _restore(config: dict[str, Any], state: dict[str, Any]
+             ) -> ReduceOnPlateau:
+    # the config of a ReduceOnPlateau: __reduce__ below made it
+    sched = cast(ReduceOnPlateau, from_config(config))
     sched.load_state_dict(state)
     return sched
 
@@ -45,6 +48,18 @@ class ReduceOnPlateau(Schedule):
 
     name = "reduce_on_plateau"
     stateful = True
+    schedule: Schedule
+    mode: str
+    factor: float
+    patience: int
+    threshold: float
+    threshold_mode: str
+    cooldown: int
+    min_lr: float
+    eps: float
+    #: best, counters and scale: changed only by observe, reset and
+    #: load_state_dict
+    _state: dict[str, Any]
 
     def __init__(self, schedule: Schedule | float = 0.01, mode: str = "min",
                  factor: float = 0.1, patience: int = 10,
@@ -80,7 +95,7 @@ class ReduceOnPlateau(Schedule):
     @property
     def scale(self) -> float:
         """The product of the cuts made so far."""
-        return self._state["scale"]
+        return float(self._state["scale"])
 
     def _is_better(self, value: float, best: float) -> bool:
         if self.threshold_mode == "rel":
@@ -127,10 +142,10 @@ class ReduceOnPlateau(Schedule):
         st["num_reductions"] += 1
         return True
 
-    def _eval(self, t, ops):
+    def _eval(self, t: Tensor, ops: Ops) -> Tensor:
         return self.eval_scaled(t, ops, self.scale)
 
-    def eval_scaled(self, t, ops, scale):
+    def eval_scaled(self, t: Tensor, ops: Ops, scale: Tensor) -> Tensor:
         """The formula with ``scale`` given (a graph backend passes the
         variable or state entry it keeps the scale in, so that a cut
         reaches a compiled step without retracing)."""
@@ -155,7 +170,7 @@ class ReduceOnPlateau(Schedule):
         if missing:
             raise ValueError(f"plateau state is missing {missing}; got "
                              f"{state!r:.200}")
-        out = {}
+        out: dict[str, Any] = {}
         for key in ("num_bad_epochs", "cooldown_counter", "last_epoch",
                     "num_reductions"):
             out[key] = check.integer(f"plateau state {key}", state[key])
@@ -166,8 +181,9 @@ class ReduceOnPlateau(Schedule):
                              f"allowed), got {best!r}")
         out["best"] = float(best)
         scale = state["scale"]
+        # (`not scale <= 1.0` refuses NaN too)
         if isinstance(scale, bool) or not isinstance(scale, numbers.Real) \
-                or not 0.0 <= scale <= 1.0:
+                or scale < 0.0 or not scale <= 1.0:
             raise ValueError(f"plateau state scale must be in [0, 1], "
                              f"got {scale!r}")
         out["scale"] = float(scale)
@@ -183,9 +199,10 @@ class ReduceOnPlateau(Schedule):
         return (self.to_config() == other.to_config()
                 and self._state == other._state)
 
-    __hash__ = None  # mutable
+    # unhashable: observe() changes what it compares equal to
+    __hash__ = None  # type: ignore[assignment]
 
-    def __reduce__(self):
+    def __reduce__(self) -> tuple[Any, ...]:
         return (_restore, (self.to_config(), self.state_dict()))
 
     def default_horizon(self) -> int | None:

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
+from types import ModuleType
 from typing import Any
 
 import numpy as np
@@ -10,7 +11,7 @@ import numpy as np
 from .base import Schedule
 
 
-def _pyplot():
+def _pyplot() -> ModuleType:
     try:
         import matplotlib.pyplot as plt
     except ImportError as err:  # pragma: no cover - depends on the install
@@ -28,11 +29,11 @@ def plot_schedules(schedules: Mapping[str, Schedule],
     horizon among the schedules."""
     if max_update is None:
         horizons = [s.default_horizon() for s in schedules.values()]
-        horizons = [h for h in horizons if h is not None]
-        if not horizons:
+        ends = [h for h in horizons if h is not None]
+        if not ends:
             raise ValueError("max_update is required for schedules without "
                              "a natural end, got max_update=None")
-        max_update = max(horizons)
+        max_update = max(ends)
     if isinstance(max_update, bool) or not isinstance(max_update, int) \
             or max_update < 1:
         raise ValueError(f"max_update must be a positive integer, "
@@ -41,11 +42,10 @@ def plot_schedules(schedules: Mapping[str, Schedule],
         _, ax = _pyplot().subplots(figsize=(6, 3.5))
     steps = np.arange(max_update)
     for label, sched in schedules.items():
-        if momentum:
-            sched = sched.momentum
-            if sched is None:
-                continue
-        ax.plot(steps, sched.values(steps), label=label, **plot_kwargs)
+        curve = sched.momentum if momentum else sched
+        if curve is None:
+            continue
+        ax.plot(steps, curve.values(steps), label=label, **plot_kwargs)
     ax.set_xlabel("update")
     ax.set_ylabel("momentum" if momentum else "learning rate")
     ax.grid(True, alpha=0.3)

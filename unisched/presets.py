@@ -42,6 +42,7 @@ from __future__ import annotations
 from typing import Any
 
 from . import _validate as check
+from ._ops import Ops, Tensor
 from .base import Schedule, register
 from .combinators import join, shift, warmup
 from .cyclic import DECAY_SHAPES, WarmupStableDecayScheduler
@@ -79,6 +80,8 @@ class _Named(Schedule):
     validate their arguments and build :attr:`expanded`, which every
     evaluation runs (so every backend runs the same formulas)."""
 
+    _expanded: Schedule
+
     def __init__(self, **args: Any) -> None:
         super().__init__(**args)
         object.__setattr__(self, "_expanded", self._expand())
@@ -91,7 +94,7 @@ class _Named(Schedule):
         """The same schedule in unisched's own vocabulary."""
         return self._expanded
 
-    def _eval(self, t, ops):
+    def _eval(self, t: Tensor, ops: Ops) -> Tensor:
         return self._expanded._eval(t, ops)
 
     def default_horizon(self) -> int | None:
@@ -130,6 +133,8 @@ warmup_steps=4))
     """
 
     name = "hf_constant_with_warmup"
+    base_lr: float
+    num_warmup_steps: int
 
     def __init__(self, base_lr: float, num_warmup_steps: int) -> None:
         super().__init__(base_lr=check.rate("base_lr", base_lr),
@@ -153,6 +158,9 @@ class HFLinear(_Named):
     """
 
     name = "hf_linear"
+    base_lr: float
+    num_warmup_steps: int
+    num_training_steps: int
 
     def __init__(self, base_lr: float, num_warmup_steps: int,
                  num_training_steps: int) -> None:
@@ -174,8 +182,14 @@ class HFLinear(_Named):
 class _HFCosineFamily(_Named):
     """The arguments every Hugging Face cosine shares."""
 
-    def _common(self, base_lr, num_warmup_steps, num_training_steps,
-                num_cycles) -> dict[str, Any]:
+    base_lr: float
+    num_warmup_steps: int
+    num_training_steps: int
+    num_cycles: float
+
+    def _common(self, base_lr: Any, num_warmup_steps: Any,
+                num_training_steps: Any, num_cycles: Any
+                ) -> dict[str, Any]:
         return dict(base_lr=check.rate("base_lr", base_lr),
                     num_warmup_steps=_steps("num_warmup_steps",
                                             num_warmup_steps),
@@ -231,6 +245,8 @@ class HFCosineWithMinLR(_HFCosineFamily):
     """
 
     name = "hf_cosine_with_min_lr"
+    min_lr: float | None
+    min_lr_rate: float | None
 
     def __init__(self, base_lr: float, num_warmup_steps: int,
                  num_training_steps: int, num_cycles: float = 0.5,
@@ -263,6 +279,9 @@ class HFCosineWarmupWithMinLR(_HFCosineFamily):
     """
 
     name = "hf_cosine_warmup_with_min_lr"
+    min_lr: float | None
+    min_lr_rate: float | None
+    warmup_lr_rate: float | None
 
     def __init__(self, base_lr: float, num_warmup_steps: int,
                  num_training_steps: int, num_cycles: float = 0.5,
@@ -287,6 +306,7 @@ class HFCosineWarmupWithMinLR(_HFCosineFamily):
         if w == 0:
             return ahead
         flat = ConstantScheduler(base)
+        ramp: Schedule
         if self.warmup_lr_rate is None:
             ramp = shift(warmup(flat, w), 1)       # (k + 1) / W
         elif w == 1:
@@ -332,6 +352,11 @@ class HFPolynomial(_Named):
     """
 
     name = "hf_polynomial"
+    base_lr: float
+    num_warmup_steps: int
+    num_training_steps: int
+    lr_end: float
+    power: float
 
     def __init__(self, base_lr: float, num_warmup_steps: int,
                  num_training_steps: int, lr_end: float = 1e-7,
@@ -375,6 +400,9 @@ class HFInverseSqrt(_Named):
     """
 
     name = "hf_inverse_sqrt"
+    base_lr: float
+    num_warmup_steps: int
+    timescale: int | None
 
     def __init__(self, base_lr: float, num_warmup_steps: int,
                  timescale: int | None = None) -> None:
@@ -389,7 +417,7 @@ class HFInverseSqrt(_Named):
         w = self.num_warmup_steps
         scale = self.timescale or w or 10_000
         # base * sqrt(s) / sqrt(k' + s): the square-root decay s - 1 in
-        decay = SquareRootScheduler(self.base_lr * scale ** 0.5)
+        decay: Schedule = SquareRootScheduler(self.base_lr * scale ** 0.5)
         if scale > 1:
             decay = shift(decay, scale - 1)
         return warmup(decay, w) if w else decay
@@ -411,6 +439,15 @@ class HFWarmupStableDecay(_Named):
     """
 
     name = "hf_warmup_stable_decay"
+    base_lr: float
+    num_warmup_steps: int
+    num_decay_steps: int
+    num_training_steps: int | None
+    num_stable_steps: int | None
+    warmup_type: str
+    decay_type: str
+    min_lr_ratio: float
+    num_cycles: float
 
     def __init__(self, base_lr: float, num_warmup_steps: int,
                  num_decay_steps: int, num_training_steps: int | None = None,
@@ -444,9 +481,10 @@ class HFWarmupStableDecay(_Named):
     def _expand(self) -> Schedule:
         w, d, base = self.num_warmup_steps, self.num_decay_steps, \
             self.base_lr
-        stable = self.num_stable_steps
+        stable, n = self.num_stable_steps, self.num_training_steps
         if stable is None:
-            stable = self.num_training_steps - w - d
+            assert n is not None  # __init__ took exactly one of the two
+            stable = n - w - d
         low = base * self.min_lr_ratio
         after = self._after_warmup(stable, d, low)
         if w == 0:

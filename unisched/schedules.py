@@ -19,6 +19,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from . import _validate as check
+from ._ops import Ops, Tensor
 from .base import Schedule, register
 
 #: the warmup shapes: the fraction ``q = step / warmup_steps`` of the ramp
@@ -27,8 +28,9 @@ from .base import Schedule, register
 WARMUP_MODES = ("linear", "constant", "cosine", "1-sqrt")
 
 
-def cosine_wave(p, ops, cycles: float = 1.0, restarts: bool = False,
-                whole=None):
+def cosine_wave(p: Tensor, ops: Ops, cycles: float = 1.0,
+                restarts: bool = False, whole: Tensor | None = None
+                ) -> Tensor:
     """``(1 + cos(pi x)) / 2`` at ``x = cycles * p`` half-periods: 1 at
     ``p = 0``, 0 where ``x`` is odd.  With ``restarts`` each half-period
     falls from 1 to 0 and jumps back (``x`` taken modulo 1: Hugging
@@ -56,6 +58,11 @@ class _MXNetWarmup(Schedule):
     linearly from ``warmup_begin_lr`` towards ``base_lr`` (``'linear'``)
     or stays at ``warmup_begin_lr`` (``'constant'``)."""
 
+    base_lr: float
+    warmup_steps: int
+    warmup_begin_lr: float
+    warmup_mode: str
+
     def _check_warmup(self, base_lr: float, warmup_steps: Any,
                       warmup_begin_lr: Any, warmup_mode: Any
                       ) -> dict[str, Any]:
@@ -69,7 +76,7 @@ class _MXNetWarmup(Schedule):
         return dict(warmup_steps=warmup_steps,
                     warmup_begin_lr=warmup_begin_lr, warmup_mode=warmup_mode)
 
-    def _with_warmup(self, t, ops, after):
+    def _with_warmup(self, t: Tensor, ops: Ops, after: Tensor) -> Tensor:
         if self.warmup_steps == 0:
             return after
         return warmup_ramp(t, ops, after, self.warmup_steps,
@@ -77,8 +84,8 @@ class _MXNetWarmup(Schedule):
                            self.warmup_mode)
 
 
-def warmup_ramp(t, ops, after, steps: int, begin: float, end: float,
-                mode: str):
+def warmup_ramp(t: Tensor, ops: Ops, after: Tensor, steps: int,
+                begin: float, end: float, mode: str) -> Tensor:
     """``after`` from step ``steps`` on; before it ``begin`` rising
     towards ``end`` in the shape ``mode`` (:data:`WARMUP_MODES`), or held
     at ``begin`` (``'constant'``).  The one warmup formula, for MXNet's
@@ -105,11 +112,12 @@ class ConstantScheduler(Schedule):
     """
 
     name = "constant"
+    base_lr: float
 
     def __init__(self, base_lr: float = 0.01) -> None:
         super().__init__(base_lr=check.rate("base_lr", base_lr))
 
-    def _eval(self, t, ops):
+    def _eval(self, t: Tensor, ops: Ops) -> Tensor:
         return self.base_lr + 0.0 * t
 
 
@@ -123,11 +131,12 @@ class SquareRootScheduler(Schedule):
     """
 
     name = "square_root"
+    base_lr: float
 
     def __init__(self, base_lr: float = 0.1) -> None:
         super().__init__(base_lr=check.rate("base_lr", base_lr))
 
-    def _eval(self, t, ops):
+    def _eval(self, t: Tensor, ops: Ops) -> Tensor:
         return self.base_lr / ops.sqrt(t + 1.0)
 
 
@@ -150,6 +159,9 @@ class FactorScheduler(_MXNetWarmup):
     """
 
     name = "factor"
+    step: int
+    factor: float
+    stop_factor_lr: float
 
     def __init__(self, step: int, factor: float = 1.0,
                  stop_factor_lr: float = 1e-8, base_lr: float = 0.01,
@@ -164,7 +176,7 @@ class FactorScheduler(_MXNetWarmup):
             **self._check_warmup(base_lr, warmup_steps, warmup_begin_lr,
                                  warmup_mode))
 
-    def _eval(self, t, ops):
+    def _eval(self, t: Tensor, ops: Ops) -> Tensor:
         k = ops.maximum(ops.ceil(t / self.step) - 1.0, 0.0)
         decayed = ops.maximum(self.base_lr * ops.power(self.factor, k),
                               self.stop_factor_lr)
@@ -185,6 +197,8 @@ class MultiFactorScheduler(_MXNetWarmup):
     """
 
     name = "multi_factor"
+    step: tuple[int, ...]
+    factor: float
 
     def __init__(self, step: Sequence[int], factor: float = 1.0,
                  base_lr: float = 0.01, warmup_steps: int = 0,
@@ -198,7 +212,7 @@ class MultiFactorScheduler(_MXNetWarmup):
             **self._check_warmup(base_lr, warmup_steps, warmup_begin_lr,
                                  warmup_mode))
 
-    def _eval(self, t, ops):
+    def _eval(self, t: Tensor, ops: Ops) -> Tensor:
         k = 0.0 * t
         for milestone in self.step:
             k = k + ops.where(t > milestone, 1.0, 0.0)
@@ -210,8 +224,12 @@ class _Annealed(_MXNetWarmup):
     """Shared checks and progress for the decays that end at
     ``max_update`` (MXNet's Poly and Cosine schedulers)."""
 
-    def _check(self, max_update, base_lr, final_lr, warmup_steps,
-               warmup_begin_lr, warmup_mode) -> dict:
+    max_update: int | float
+    final_lr: float
+
+    def _check(self, max_update: Any, base_lr: Any, final_lr: Any,
+               warmup_steps: Any, warmup_begin_lr: Any, warmup_mode: Any
+               ) -> dict[str, Any]:
         max_update = check.length("max_update", max_update)
         base_lr = check.rate("base_lr", base_lr)
         warmup = self._check_warmup(base_lr, warmup_steps, warmup_begin_lr,
@@ -222,14 +240,14 @@ class _Annealed(_MXNetWarmup):
         return dict(max_update=max_update, base_lr=base_lr,
                     final_lr=check.rate("final_lr", final_lr), **warmup)
 
-    def _progress(self, t, ops):
+    def _progress(self, t: Tensor, ops: Ops) -> Tensor:
         """Fraction of the decay done, clipped to [0, 1]."""
         span = self.max_update - self.warmup_steps
         if span == 0:
             return 1.0 + 0.0 * t
         return ops.clip((t - self.warmup_steps) / span, 0.0, 1.0)
 
-    def default_horizon(self) -> int:
+    def default_horizon(self) -> int | None:
         return math.ceil(self.max_update) + 1
 
 
@@ -253,6 +271,7 @@ class PolyScheduler(_Annealed):
     """
 
     name = "poly"
+    pwr: float
 
     def __init__(self, max_update: float, base_lr: float = 0.01,
                  pwr: float = 2, final_lr: float = 0.0,
@@ -264,7 +283,7 @@ class PolyScheduler(_Annealed):
                          base_lr=args.pop("base_lr"),
                          pwr=check.positive("pwr", pwr), **args)
 
-    def _eval(self, t, ops):
+    def _eval(self, t: Tensor, ops: Ops) -> Tensor:
         p = self._progress(t, ops)
         after = self.final_lr + (self.base_lr - self.final_lr) \
             * ops.power(1.0 - p, self.pwr)
@@ -305,6 +324,9 @@ class CosineScheduler(_Annealed):
     """
 
     name = "cosine"
+    cycles: float
+    restarts: bool
+    periodic: bool
 
     def __init__(self, max_update: float, base_lr: float = 0.01,
                  final_lr: float = 0.0, warmup_steps: int = 0,
@@ -322,7 +344,7 @@ class CosineScheduler(_Annealed):
                          restarts=check.boolean("restarts", restarts),
                          periodic=periodic)
 
-    def _eval(self, t, ops):
+    def _eval(self, t: Tensor, ops: Ops) -> Tensor:
         if self.periodic:
             # p = whole + fraction, the whole decays counted apart (exact
             # even if the division rounds across a whole number)
@@ -349,6 +371,11 @@ class _PeriodDecay(Schedule):
     staircase)`` and decay in ``periods = step_index / step`` (floored
     with ``staircase``)."""
 
+    base_lr: float
+    factor: float
+    step: int | float
+    staircase: bool
+
     _factor_check = staticmethod(check.rate)
 
     def __init__(self, base_lr: float, factor: float, step: float = 1,
@@ -358,7 +385,7 @@ class _PeriodDecay(Schedule):
                          step=check.length("step", step),
                          staircase=check.boolean("staircase", staircase))
 
-    def _periods(self, t, ops):
+    def _periods(self, t: Tensor, ops: Ops) -> Tensor:
         e = t / self.step
         return ops.floor(e) if self.staircase else e
 
@@ -379,7 +406,7 @@ class ExponentialScheduler(_PeriodDecay):
     name = "exponential"
     _factor_check = staticmethod(check.positive)
 
-    def _eval(self, t, ops):
+    def _eval(self, t: Tensor, ops: Ops) -> Tensor:
         return self.base_lr * ops.power(self.factor, self._periods(t, ops))
 
 
@@ -394,7 +421,7 @@ class InverseTimeScheduler(_PeriodDecay):
 
     name = "inverse_time"
 
-    def _eval(self, t, ops):
+    def _eval(self, t: Tensor, ops: Ops) -> Tensor:
         return self.base_lr / (1.0 + self.factor * self._periods(t, ops))
 
 
@@ -414,6 +441,8 @@ class PiecewiseConstantScheduler(Schedule):
     """
 
     name = "piecewise_constant"
+    boundaries: tuple[int, ...]
+    rates: tuple[float, ...]
     renamed = {"values": "rates"}
 
     def __init__(self, boundaries: Sequence[int],
@@ -423,12 +452,14 @@ class PiecewiseConstantScheduler(Schedule):
                              boundaries)
         super().__init__(boundaries=boundaries, rates=rates)
 
-    def _eval(self, t, ops):
+    def _eval(self, t: Tensor, ops: Ops) -> Tensor:
         return piecewise(t, ops, self.boundaries,
                          [r + 0.0 * t for r in self.rates])
 
 
-def piecewise(t, ops, boundaries, pieces, *, from_boundary=False):
+def piecewise(t: Tensor, ops: Ops, boundaries: Sequence[float],
+              pieces: Sequence[Tensor], *, from_boundary: bool = False
+              ) -> Tensor:
     """``pieces[i]`` where ``boundaries[i-1] < t <= boundaries[i]`` (Keras'
     rule, :class:`PiecewiseConstantScheduler`), or with ``from_boundary``
     where ``boundaries[i-1] <= t < boundaries[i]`` (:func:`unisched.join`:

@@ -46,7 +46,8 @@ def excerpt(text: str, pos: int) -> str:
 
 
 def _tokenize(text: str) -> list[tuple[str, str, int]]:
-    tokens, pos = [], 0
+    tokens: list[tuple[str, str, int]] = []
+    pos = 0
     while pos < len(text):
         m = _TOKEN.match(text, pos)
         if m is None:
@@ -54,6 +55,7 @@ def _tokenize(text: str) -> list[tuple[str, str, int]]:
                             f"position {pos} in spec "
                             f"{excerpt(text, pos)!r}")
         kind = m.lastgroup
+        assert kind is not None  # every alternative of _TOKEN is named
         if kind == "number" and m.end() - pos > MAX_NUMBER:
             raise SpecError(f"number of {m.end() - pos} characters at "
                             f"position {pos} (at most {MAX_NUMBER}) in spec "
@@ -84,7 +86,8 @@ class _Parser:
     def peek(self) -> tuple[str, str, int]:
         return self.tokens[self.i]
 
-    def take(self, value: str | None = None, kind: str | None = None):
+    def take(self, value: str | None = None, kind: str | None = None
+             ) -> tuple[str, str, int]:
         tok = self.tokens[self.i]
         if (value is not None and tok[1] != value) or \
                 (kind is not None and tok[0] != kind):

@@ -79,7 +79,8 @@ def driven(factory: Callable, multipliers: Any) -> Callable:
             parts.append(optax.add_decayed_weights(kw.pop("weight_decay")))
         parts += [factory(**kw), scale_leaves(multipliers)]
         return optax.chain(*parts)
-    make.__signature__ = sig
+    # what inspect.signature reports (functions take the attribute)
+    make.__signature__ = sig  # type: ignore[attr-defined]
     return make
 
 

@@ -36,7 +36,9 @@ EXACT_FLOAT32 = 2 ** 24
 
 def formula_dtype() -> Any:
     """float64 when ``jax_enable_x64`` is on, else float32."""
-    return jnp.float64 if jax.config.jax_enable_x64 else jnp.float32
+    # jax declares its config flags at run time, not in its types
+    x64 = jax.config.jax_enable_x64  # type: ignore[attr-defined]
+    return jnp.float64 if x64 else jnp.float32
 
 
 class JaxOps:
@@ -196,7 +198,7 @@ def scale_leaves(multipliers: Any) -> optax.GradientTransformation:
         if scale is None:
             return updates, state
         leaves, tree = jax.tree_util.tree_flatten(updates)
-        return tree.unflatten([
+        return jax.tree_util.tree_unflatten(tree, [
             u * jnp.asarray(f, u.dtype)
             for u, f in zip(leaves, scale, strict=True)]), state
     return optax.GradientTransformation(init, update)

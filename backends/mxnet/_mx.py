@@ -25,7 +25,8 @@ def import_mxnet() -> ModuleType:
     return mxnet
 
 
-mx = import_mxnet()
+# MXNet ships no type information: its names are Any to mypy
+mx: Any = import_mxnet()
 # A kvstore server imports this while ``import mxnet`` is still running.
 from mxnet import optimizer as _opt  # noqa: E402
 

@@ -60,7 +60,11 @@ class LRScheduler(C.Attributes, Checkpointing, _MXLRScheduler):
         sched = C.as_schedule("sched", sched)
         unit, spe = C.check_unit(unit, steps_per_epoch)
         self.on_mismatch = "error"
-        self._optimizer = self._trainer = self._saved = None
+        # the bound optimizer and Trainer (None: not bound), what bind
+        # took from the optimizer (given back by unbind)
+        self._optimizer: Any = None
+        self._trainer: Any = None
+        self._saved: dict[str, Any] | None = None
         self._restored = self._pending = False
         # The optimizer's num_update when the binding started (update 0).
         self._origin = 0
@@ -73,7 +77,8 @@ class LRScheduler(C.Attributes, Checkpointing, _MXLRScheduler):
         self._steps = StepCache([binding.schedule, *binding.hparams.values()])
         self._stateful = binding.schedule.stateful
         self._divisor = binding.steps_per_epoch or 1
-        self._cache_update, self._cache_rate = None, 0.0
+        self._cache_update: int | None = None
+        self._cache_rate = 0.0
 
     # -- what it drives -------------------------------------------------
 
@@ -151,6 +156,7 @@ class LRScheduler(C.Attributes, Checkpointing, _MXLRScheduler):
         opt, saved = self._optimizer, self._saved
         if opt is None:
             return
+        assert saved is not None  # bind saved them with the optimizer
         if opt.lr_scheduler is self:
             opt.lr_scheduler = saved["scheduler"]
         opt.lr = saved["lr"]

@@ -3,7 +3,7 @@
 server)."""
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .. import _contract as C
 from ._mx import set_position
@@ -15,6 +15,28 @@ class Checkpointing:
     """The checkpoint half of :class:`~unisched.backends.mxnet.LRScheduler`
     (which supplies ``_binding``, ``_plan``, ``_install``, ``_params``,
     ``_setup`` and the optimizer links)."""
+
+    if TYPE_CHECKING:  # what the host class supplies
+        _binding: C.Binding
+        _optimizer: Any
+        _trainer: Any
+        _origin: int
+        _pending: bool
+        _restored: bool
+        on_mismatch: str
+        multipliers: Any
+
+        @property
+        def updates_done(self) -> int: ...
+        def _bound(self) -> Any: ...
+        def _params(self) -> list[Any]: ...
+        def _plan(self, binding: C.Binding, opt: Any, params: list[Any],
+                  done: int
+                  ) -> tuple[tuple[str, ...], list[float] | None]: ...
+        def _install(self, binding: C.Binding, plan: tuple[Any, ...],
+                     opt: Any, ckpt: C.Checkpoint | None) -> None: ...
+        def _setup(self, binding: C.Binding, attrs: tuple[str, ...]
+                   ) -> None: ...
 
     def state_dict(self) -> dict[str, Any]:
         """Plain data: the binding, the position and a plateau's state."""
@@ -72,15 +94,16 @@ class Checkpointing:
         params = self._params()
         mults = C.resolve_multipliers(self.multipliers,
                                       [[p.name] for p in params])
+        assert mults is not None  # pending only with multipliers
         for p, mult in zip(params, mults, strict=True):
             p.lr_mult = mult
 
-    def __getstate__(self) -> dict:
+    def __getstate__(self) -> dict[str, Any]:
         state = self.__dict__.copy()
         state.update(_trainer=None, _cache_update=None)
         return state
 
-    def __setstate__(self, state: dict) -> None:
+    def __setstate__(self, state: dict[str, Any]) -> None:
         self.__dict__.update(state)
         self._restored = True
         self._pending = self._optimizer is not None and \

@@ -28,7 +28,7 @@ import copy
 import math
 import re
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -45,13 +45,17 @@ from .._contract import check_multipliers, resolve_multipliers
 from ._mx import mx
 from .adapter import LRScheduler, bind
 
+if TYPE_CHECKING:  # for annotations only: imported for real through _mx
+    import mxnet
+
 __all__ = ["build_lenet", "get_params", "MXNetTrainer", "AdamW",
            "default_device", "train_lenet", "lr_find", "fit_one_cycle"]
 
 _PREFIX = "lenet_"
 
 
-def _param(net: mx.gluon.HybridBlock, name: str) -> mx.gluon.Parameter:
+def _param(net: mxnet.gluon.HybridBlock, name: str
+           ) -> mxnet.gluon.Parameter:
     """The Gluon parameter for canonical ``name`` (``"fc1.weight"`` is
     ``"lenet_fc1_weight"``)."""
     layer, kind = name.split(".")
@@ -60,8 +64,8 @@ def _param(net: mx.gluon.HybridBlock, name: str) -> mx.gluon.Parameter:
 
 def build_lenet(params: Mapping[str, np.ndarray] | None = None,
                 seed: int = 0,
-                ctx: mx.Context | Sequence[mx.Context] | None = None
-                ) -> mx.gluon.nn.HybridSequential:
+                ctx: mxnet.Context | Sequence[mxnet.Context] | None = None
+                ) -> mxnet.gluon.nn.HybridSequential:
     """Build LeNet as a Gluon ``HybridSequential`` (not hybridized).
 
     Input is NCHW float32, (N, 1, 28, 28); output is (N, 10) logits. Layer
@@ -109,7 +113,7 @@ def build_lenet(params: Mapping[str, np.ndarray] | None = None,
     return net
 
 
-def get_params(net: mx.gluon.HybridBlock) -> dict[str, np.ndarray]:
+def get_params(net: mxnet.gluon.HybridBlock) -> dict[str, np.ndarray]:
     """Return ``net``'s parameters as new float32 numpy arrays in canonical
     layout (the inverse of ``build_lenet``), read from its first context.
     """
@@ -296,6 +300,7 @@ class MXNetTrainer(Trainer):
         return mx.gluon.Trainer(self.model.collect_params(), opt)
 
     def _multipliers(self) -> dict[str, float]:
+        assert self.multipliers is not None  # called only with some
         return dict(zip(_group_patterns(self.model), self.multipliers,
                         strict=True))
 
@@ -322,6 +327,7 @@ class MXNetTrainer(Trainer):
             factors = resolve_multipliers(
                 check_multipliers(self._multipliers()),
                 [[p.name] for p in params])
+            assert factors is not None  # multipliers were given
             for p, factor in zip(params, factors, strict=True):
                 p.lr_mult = factor
         native = copy.deepcopy(sched)

@@ -186,7 +186,7 @@ def _annealed(native: Any, kind: type) -> us.Schedule | None:
 def _from_poly(native: Any) -> us.Schedule:
     pwr = native.power
     if isinstance(pwr, bool) or not isinstance(pwr, numbers.Real) \
-            or not pwr > 0:
+            or pwr <= 0 or pwr != pwr:  # (only NaN != NaN)
         raise ValueError(f"power={pwr!r}: the exponent must be > 0")
     out = _annealed(native, us.PolyScheduler)
     if out is not None:

@@ -360,9 +360,11 @@ def _run_cell(cell: Cell, framework: str, namespace: dict,
                 contextlib.redirect_stderr(err):
             tree = ast.parse(source, filename)
             last = None
-            if tree.body and isinstance(tree.body[-1], ast.Expr) \
+            final = tree.body[-1] if tree.body else None
+            if isinstance(final, ast.Expr) \
                     and not source.rstrip().endswith(";"):
-                last = ast.Expression(tree.body.pop().value)
+                tree.body.pop()
+                last = ast.Expression(final.value)
             exec(compile(tree, filename, "exec"), namespace)
             if last is not None:
                 value = eval(compile(last, filename, "eval"), namespace)

@@ -34,6 +34,7 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -308,7 +309,7 @@ def load_digits(*, limit: int | None = None) -> Dataset:
 
 
 def load_dataset(name: str = "digits", *, limit: int | None = None,
-                 **kwargs: object) -> Dataset:
+                 **kwargs: Any) -> Dataset:
     """Load a dataset by name.
 
     Args:
@@ -337,7 +338,7 @@ def load_dataset(name: str = "digits", *, limit: int | None = None,
                             f"arguments, got {sorted(kwargs)}")
         return load_digits(limit=limit)
     if key == "fashion-mnist":
-        return load_fashion_mnist(limit=limit, **kwargs)  # type: ignore
+        return load_fashion_mnist(limit=limit, **kwargs)
     raise ValueError(f"unknown dataset {name!r}; valid names: "
                      f"{', '.join(DATASET_NAMES)}")
 

@@ -19,6 +19,7 @@ import urllib.request
 import zlib
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -76,7 +77,7 @@ _CHUNK = 1 << 16
 _SHA256_RE = re.compile(r"[0-9a-f]{64}")
 
 # IDX type code -> big-endian numpy dtype (the IDX format is big-endian).
-_IDX_DTYPES = {
+_IDX_DTYPES: dict[int, np.dtype[Any]] = {
     0x08: np.dtype(">u1"),
     0x09: np.dtype(">i1"),
     0x0B: np.dtype(">i2"),

@@ -181,7 +181,9 @@ def _conv2d(x: np.ndarray, w: np.ndarray, b: np.ndarray,
     """
     if pad:
         x = np.pad(x, ((0, 0), (0, 0), (pad, pad), (pad, pad)))
-    windows = sliding_window_view(x, w.shape[2:], axis=(2, 3))
+    # numpy's stub types axis as one int; a tuple is documented and works
+    windows = sliding_window_view(  # type: ignore[call-overload]
+        x, w.shape[2:], axis=(2, 3))
     out = np.einsum("nchwij,ocij->nohw", windows, w, optimize=True)
     return out + b[None, :, None, None]
 

@@ -5,9 +5,13 @@ from __future__ import annotations
 import math
 import numbers
 from collections.abc import Iterable
+from types import ModuleType
 from typing import Any
 
 import numpy as np
+
+#: a finder curve (rates, losses): float64, one value per update
+Floats = np.ndarray[Any, np.dtype[np.float64]]
 
 # fastai's LRFinder stops once the smoothed loss exceeds this multiple of
 # the best smoothed loss seen so far.
@@ -43,7 +47,7 @@ class TooFewPoints(ValueError):
 
 
 def _curve(lrs: Any, losses: Any, minimum_points: int, method: str
-           ) -> tuple[np.ndarray, np.ndarray]:
+           ) -> tuple[Floats, Floats]:
     """Validate a finder curve for a suggestion rule: 1-D, equal lengths,
     positive increasing rates, finite losses, enough points."""
     lrs = np.asarray(lrs, dtype=np.float64)
@@ -85,14 +89,15 @@ def _decode_float(value: Any) -> float | None:
     return float(value)  # float("NaN"), float("-Infinity") work
 
 
-def _encode_floats(values: Iterable[float | None]) -> list:
+def _encode_floats(values: Iterable[float | None]
+                   ) -> list[float | str | None]:
     return [_encode_float(None if v is None else float(v)) for v in values]
 
 
-def _decode_floats(values: Iterable[Any]) -> list:
+def _decode_floats(values: Iterable[Any]) -> list[float | None]:
     return [_decode_float(v) for v in values]
 
 
-def _pyplot():
+def _pyplot() -> ModuleType:
     from ..plot import _pyplot as pyplot
     return pyplot()

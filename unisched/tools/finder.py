@@ -18,7 +18,7 @@ from ._common import (
     DIVERGENCE_FACTOR,
     SKIP_END,
     STOP_REASONS,
-    _decode_float,
+    Floats,
     _decode_floats,
     _encode_float,
     _encode_floats,
@@ -150,7 +150,7 @@ class LRFinderState:
                  num_it: int = 100, stop_div: bool = True,
                  beta: float = 0.98) -> None:
         self.schedule = lr_finder_schedule(start_lr, end_lr, num_it)
-        self.num_it = self.schedule.step
+        self.num_it = int(self.schedule.step)  # an int: checked above
         self.stop_div = check.boolean("stop_div", stop_div)
         self.smoother = LossSmoother(beta)
         self.best_loss = math.inf
@@ -197,16 +197,16 @@ class LRFinderState:
         return self.should_stop
 
     @property
-    def lrs(self) -> np.ndarray:
+    def lrs(self) -> Floats:
         return np.array(self._lrs, dtype=np.float64)
 
     @property
-    def losses(self) -> np.ndarray:
+    def losses(self) -> Floats:
         """Raw losses, one per update."""
         return np.array(self._losses, dtype=np.float64)
 
     @property
-    def smoothed(self) -> np.ndarray:
+    def smoothed(self) -> Floats:
         """Smoothed losses (what fastai records, plots and suggests on)."""
         return np.array(self._smoothed, dtype=np.float64)
 
@@ -220,7 +220,9 @@ class LRFinderState:
             return skip_start, max(0, n - (self.num_it - skip_end))
         return skip_start, skip_end
 
-    def result(self, methods: Sequence[str | Callable] | None = None,
+    def result(self,
+               methods: Sequence[str | Callable[..., Suggestion]]
+               | None = None,
                skip_start: int | None = None, skip_end: int = SKIP_END
                ) -> LRFinderResult:
         """The curve and fastai's suggestions on the smoothed losses.
@@ -259,7 +261,12 @@ class LRFinderState:
 
 # --------------------------------------------------------- finder result
 
-def _suggestion_dict(s: Suggestion) -> dict:
+def _floats(values: Any) -> Floats:
+    """A list written by ``_encode_floats``, as float64 (None: NaN)."""
+    return np.asarray(_decode_floats(values), dtype=np.float64)
+
+
+def _suggestion_dict(s: Suggestion) -> dict[str, float | str | None]:
     return {k: _encode_float(v) for k, v in s._asdict().items()}
 
 
@@ -272,9 +279,9 @@ class LRFinderResult:
     ``skip_start`` / ``skip_end`` are the points the rules did not see.
     """
 
-    lrs: np.ndarray
-    losses: np.ndarray
-    smoothed: np.ndarray
+    lrs: Floats
+    losses: Floats
+    smoothed: Floats
     suggestions: dict[str, Suggestion] = field(default_factory=dict)
     num_it: int | None = None
     stop_reason: str | None = None
@@ -317,18 +324,18 @@ class LRFinderResult:
         missing = {"lrs", "losses", "smoothed"} - set(data)
         if missing:
             raise ValueError(f"data lacks {sorted(missing)}")
-        suggestions = {k: Suggestion(**{f: _decode_float(x)
-                                        for f, x in v.items()})
+        # a suggestion's fields are numbers: float() reads the strings
+        # _encode_float wrote for NaN and the infinities back
+        suggestions = {k: Suggestion(**{f: float(x) for f, x in v.items()})
                        for k, v in data.get("suggestions", {}).items()}
-        return cls(lrs=_decode_floats(data["lrs"]),
-                   losses=_decode_floats(data["losses"]),
-                   smoothed=_decode_floats(data["smoothed"]),
+        return cls(lrs=_floats(data["lrs"]), losses=_floats(data["losses"]),
+                   smoothed=_floats(data["smoothed"]),
                    suggestions=suggestions, num_it=data.get("num_it"),
                    stop_reason=data.get("stop_reason"),
                    skip_start=data.get("skip_start", 0),
                    skip_end=data.get("skip_end", SKIP_END))
 
-    def to_json(self, path: str | os.PathLike | None = None) -> str:
+    def to_json(self, path: str | os.PathLike[str] | None = None) -> str:
         """The JSON text; also written atomically to ``path`` if given."""
         text = json.dumps(self.to_dict(), indent=1, allow_nan=False)
         if path is not None:

@@ -9,10 +9,7 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from .. import _validate as check
-from ._common import (
-    TooFewPoints,
-    _curve,
-)
+from ._common import Floats, TooFewPoints, _curve
 
 # ----------------------------------------------------- suggestion rules
 
@@ -55,7 +52,7 @@ def steep(lrs: Any, losses: Any) -> Suggestion:
     return Suggestion(float(lrs[i]), float(lrs[i]), float(losses[i]))
 
 
-def _longest_valley(losses: np.ndarray) -> tuple[int, int]:
+def _longest_valley(losses: Floats) -> tuple[int, int]:
     """fastai's longest-valley search.  ``run[i]`` is the length of the
     longest strictly decreasing subsequence ending at ``i``::
 
@@ -143,7 +140,8 @@ SUGGESTION_METHODS: dict[str, Callable[..., Suggestion]] = {
 DEFAULT_SUGGESTIONS = ("minimum", "steep", "valley", "slide")
 
 
-def _method(method: str | Callable) -> tuple[str, Callable]:
+def _method(method: str | Callable[..., Suggestion]
+            ) -> tuple[str, Callable[..., Suggestion]]:
     if isinstance(method, str):
         if method not in SUGGESTION_METHODS:
             raise ValueError(f"unknown suggestion method {method!r}; valid "
@@ -157,7 +155,8 @@ def _method(method: str | Callable) -> tuple[str, Callable]:
 
 
 def suggest(lrs: Any, losses: Any,
-            methods: Sequence[str | Callable] = DEFAULT_SUGGESTIONS, *,
+            methods: Sequence[str | Callable[..., Suggestion]]
+            = DEFAULT_SUGGESTIONS, *,
             skip_start: int = 0, skip_end: int = 0,
             skip_short: bool = False) -> dict[str, Suggestion]:
     """Apply suggestion rules to a finder curve, as fastai's ``lr_find``:
