@@ -9,7 +9,13 @@ import textwrap
 
 import pytest
 
-from unisched._io import MANIFEST, atomic_path, output_set, write_text
+from unisched._io import (
+    MANIFEST,
+    atomic_path,
+    check_output_dir,
+    output_set,
+    write_text,
+)
 
 CLI = [sys.executable, "-m", "unisched.app.cli"]
 
@@ -118,3 +124,37 @@ def test_the_staging_folder_lives_beside_the_output(tmp_path):
         seen.append(os.path.dirname(stage))
         assert os.path.basename(stage).startswith(f".out.{os.getpid()}.")
     assert seen == [str(tmp_path)]
+
+
+def test_the_output_folder_is_checked_in_process(tmp_path):
+    taken = tmp_path / "taken"
+    taken.write_text("not a folder")
+    with pytest.raises(ValueError, match=r"--out '.*taken' is a file, not "
+                                         r"a folder"):
+        check_output_dir(taken)
+    with pytest.raises(ValueError, match=r"--out '.*taken/out' cannot be "
+                                         r"written: Not a directory"):
+        check_output_dir(taken / "out")
+    assert check_output_dir(tmp_path / "new") == str(tmp_path / "new")
+    assert os.listdir(tmp_path / "new") == []       # the probe is gone
+
+
+@pytest.mark.parametrize("answer,kept", [
+    (ProcessLookupError, False),    # the writer is gone: its leftover too
+    (PermissionError, True),        # another user's live process
+])
+def test_a_leftover_is_removed_only_when_its_writer_is_gone(
+        tmp_path, monkeypatch, answer, kept):
+    leftover = tmp_path / ".out.txt.999999.x.tmp.txt"
+    leftover.write_text("half")
+    real_kill = os.kill
+
+    def kill(pid, sig):
+        if pid == 999999:
+            raise answer(pid)
+        return real_kill(pid, sig)
+
+    monkeypatch.setattr(os, "kill", kill)
+    write_text(tmp_path / "out.txt", "done")
+    assert leftover.exists() == kept
+    assert (tmp_path / "out.txt").read_text() == "done"
