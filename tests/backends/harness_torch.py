@@ -226,7 +226,11 @@ class TorchHarness(Harness):
 
         return [
             ("subclass", MyStepLR(opt(), 3), TypeError),
-            ("LambdaLR", L.LambdaLR(opt(), lambda n: 1.0), TypeError),
+            # code: MultiplicativeLR is refused as a type; a LambdaLR is a
+            # supported type (transformers' schedules) whose lambda is not
+            ("MultiplicativeLR", L.MultiplicativeLR(opt(), lambda n: 1.0),
+             TypeError),
+            ("LambdaLR", L.LambdaLR(opt(), lambda n: 1.0), ValueError),
             ("not-a-scheduler", object(), TypeError),
             ("CyclicLR-scale_fn", L.CyclicLR(opt(), 0.01, 0.1,
                                              scale_fn=lambda x: 1.0),
