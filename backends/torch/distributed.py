@@ -148,6 +148,9 @@ def main(argv: list[str]) -> int:
     dist.init_process_group("gloo")
     try:
         run_worker(argv[0], DistributedTorchTrainer, dist.get_rank())
+        # every rank leaves together: a rank that tears the group down
+        # while another is still in a collective can make gloo abort it
+        dist.barrier()
     finally:
         dist.destroy_process_group()
     return 0
