@@ -27,8 +27,6 @@ Compare the ratios, not the absolute numbers (2 shared cores).
 """
 from __future__ import annotations
 
-import time
-
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -39,6 +37,8 @@ import unisched as us
 from unisched.app.data import Dataset
 from unisched.app.training import fit
 from unisched.backends.jax import lenet as jl
+
+from _timing import interleaved, print_speeds
 
 BATCH = 256
 TRAIN = 8 * BATCH
@@ -122,30 +122,10 @@ def main() -> None:
     runs = {"ours (fit + JaxTrainer)": run_ours,
             "d2l, device batches": run_device,
             "d2l, numpy batches": run_numpy}
-    names = list(runs)
-    times = {name: [] for name in names}
-    for fn in runs.values():             # warm-up: compiles every step
-        fn()
-    for r in range(REPEATS):
-        for name in names[r % 3:] + names[:r % 3]:
-            start = time.perf_counter()
-            runs[name]()
-            times[name].append(time.perf_counter() - start)
-    times = {name: np.array(t) for name, t in times.items()}
-
+    times = interleaved(runs, REPEATS)
     print(f"one epoch = {TRAIN} training + {TEST} test images, batch "
           f"{BATCH}, device {jax.devices()[0]}, {REPEATS} repeats")
-    for name in names:
-        best = times[name].min()
-        print(f"{name:<28}{TRAIN / best:8.0f} images/s (best), "
-              f"{TRAIN / np.median(times[name]):6.0f} (median)")
-    ours = times[names[0]]
-    for name in names[1:]:
-        paired = np.median(times[name] / ours)
-        print(f"ours / {name:<22}"
-              f"{times[name].min() / ours.min():.3f}x speed (best of "
-              f"each), {paired:.3f}x (median of paired repeats)")
-
+    print_speeds(times, TRAIN)
 
 if __name__ == "__main__":
     main()

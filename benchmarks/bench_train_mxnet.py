@@ -44,6 +44,8 @@ import numpy as np
 import unisched as us
 from unisched.app.data import Dataset
 from unisched.app.training import fit
+
+from _timing import interleaved, print_speeds
 from unisched.backends.mxnet import lenet as tm
 from unisched.backends.mxnet.lenet import build_lenet
 from unisched.tools import Recorder
@@ -192,31 +194,11 @@ def main() -> None:
     runs = {"ours (fit + MXNetTrainer)": run_ours,
             "chapter, NDArray batches": run_chapter_nd,
             "chapter, DataLoader": run_chapter_dl}
-    names = list(runs)
-    times = {name: [] for name in names}
-    for fn in runs.values():             # warm-up: graphs, allocations
-        fn()
-    for r in range(REPEATS):
-        # Rotate the order so that no variant always runs first.
-        for name in names[r % 3:] + names[:r % 3]:
-            start = time.perf_counter()
-            runs[name]()
-            mx.nd.waitall()
-            times[name].append(time.perf_counter() - start)
-    times = {name: np.array(t) for name, t in times.items()}
-
+    times = interleaved(runs, REPEATS, mx.nd.waitall)
     print(f"one epoch = {TRAIN} training + {TEST} test images, batch "
           f"{BATCH}, device {device}, {REPEATS} repeats")
-    for name in names:
-        best = times[name].min()
-        print(f"{name:<32}{TRAIN / best:8.0f} images/s (best), "
-              f"{TRAIN / np.median(times[name]):6.0f} (median)")
-    ours = times[names[0]]
-    for name in names[1:]:
-        paired = np.median(times[name] / ours)
-        print(f"ours / {name:<26}"
-              f"{times[name].min() / ours.min():.3f}x speed (best of "
-              f"each), {paired:.3f}x (median of paired repeats)")
+    print_speeds(times, TRAIN)
+    ours = times[next(iter(runs))]
     extra = bookkeeping(ours_trainer, data)
     update = ours.min() / (TRAIN / BATCH)
     print(f"ours, per update beyond the chapter's loop body (batch "
