@@ -6,11 +6,12 @@ arrays are loaded as they are. Importing this module imports torch.
 
 The trainer is the chapter's loop body (``zero_grad``, forward, mean
 cross-entropy, ``backward``, ``step``) plus the adapter's ``step()``.
-Speed: a batch is numpy's fancy indexing, copied into PyTorch's own
-(64-byte aligned) memory when numpy's is not aligned (PyTorch's CPU
-kernels ran 5-15% slower here on 16-byte aligned images); the loss and
-the correct count leave the device in one transfer per batch.  Nothing
-touches PyTorch's random generator or its thread count.
+Speed: the trainer builds the network in channels-last memory (oneDNN's
+layout for convolutions, ~15-20% faster per update here); a batch is
+gathered straight into PyTorch's own 64-byte aligned memory (its CPU
+kernels ran 5-15% slower here on numpy's 16-byte aligned images); the
+loss and the correct count leave the device in one transfer per batch.
+Nothing touches PyTorch's random generator or its thread count.
 """
 
 from __future__ import annotations
@@ -191,7 +192,12 @@ class TorchTrainer(Trainer):
         return _check_device(device, model)
 
     def _build_model(self, params: Any, seed: int) -> nn.Module:
-        return build_lenet(params, seed=seed, device=self.device)
+        # Channels-last weights: oneDNN's (and cuDNN's) preferred layout
+        # for convolutions, ~15-20% faster per update here on the CPU
+        # than NCHW; the values, names and results are the same.  A
+        # model the caller passes in is used as it is.
+        return build_lenet(params, seed=seed, device=self.device).to(
+            memory_format=torch.channels_last)
 
     def _make_optimizer(self) -> torch.optim.Optimizer:
         model = self.model

@@ -225,6 +225,27 @@ def test_max_updates_and_given_params(small):
     assert not np.array_equal(a.losses, c.losses)
 
 
+def test_built_model_is_channels_last_and_same_values(small):
+    """The trainer's own network is channels-last (the faster layout for
+    convolutions); its weights are the canonical ones, its logits those
+    of the NCHW network to float32 noise, and a model passed in keeps
+    its layout."""
+    t = TorchTrainer(0.1, seed=3)
+    conv = t.model.conv2.weight  # conv1 has one input channel: both
+    assert conv.is_contiguous(memory_format=torch.channels_last)
+    assert not conv.is_contiguous()
+    plain = build_lenet(seed=3)
+    for name, value in get_params(t.model).items():
+        assert value.flags.c_contiguous
+        np.testing.assert_array_equal(value, get_params(plain)[name])
+    x = torch.from_numpy(small.x_test[:32])
+    with torch.no_grad():
+        np.testing.assert_allclose(t.model(x).numpy(), plain(x).numpy(),
+                                   rtol=1e-5, atol=1e-5)
+    given = TorchTrainer(0.1, model=plain)
+    assert given.model is plain and plain.conv2.weight.is_contiguous()
+
+
 # -- lr_find ----------------------------------------------------------------
 
 def test_lr_find_restores_model_and_suggests(digits):
