@@ -13,7 +13,9 @@ from __future__ import annotations
 import functools
 import json
 import os
+import shutil
 import types
+import uuid
 from collections.abc import Callable
 from typing import Any
 
@@ -21,6 +23,7 @@ import jax
 import optax
 import orbax.checkpoint as ocp
 
+from unisched._io import write_text
 from unisched.base import Schedule
 
 from .. import _contract as contract
@@ -118,22 +121,30 @@ def from_native(obj: Any) -> Schedule:
 def save(directory: str, adapter: Adapter, state: Any = None,
          params: Any = None) -> None:
     """Write the optimizer state (``adapter.state`` by default) and
-    ``params`` (optional) with Orbax into ``directory/state`` and the
-    adapter's ``state_dict()`` (the binding, position, plateau state) as
-    JSON beside it (``directory/unisched.json``)."""
+    ``params`` (optional) with Orbax into a new ``directory/state.<id>``
+    and the adapter's ``state_dict()`` (the binding, position, plateau
+    state) as JSON beside it (``directory/unisched.json``), which names
+    that folder.  The JSON is written last and atomically: it is the
+    commit point, so a save that dies part way leaves the previous
+    checkpoint whole.  Older state folders go after the commit."""
     state = adapter.state if state is None else state
     if state is None:
         raise ValueError("save needs an optimizer state: call adapter.init"
                          "(params) first or pass state")
     directory = os.path.abspath(directory)
     os.makedirs(directory, exist_ok=True)
+    folder = f"{STATE_DIR}.{uuid.uuid4().hex[:12]}"
     ckptr = ocp.StandardCheckpointer()
-    ckptr.save(os.path.join(directory, STATE_DIR),
-               {"inner_state": state.inner_state, "params": params},
-               force=True)
+    ckptr.save(os.path.join(directory, folder),
+               {"inner_state": state.inner_state, "params": params})
     ckptr.wait_until_finished()
-    with open(os.path.join(directory, BINDING_FILE), "w") as f:
-        json.dump(adapter.state_dict(), f)
+    write_text(os.path.join(directory, BINDING_FILE),
+               json.dumps(dict(adapter.state_dict(), state_dir=folder)))
+    for entry in os.listdir(directory):
+        if entry != folder and (entry == STATE_DIR or
+                                entry.startswith(f"{STATE_DIR}.")):
+            shutil.rmtree(os.path.join(directory, entry),
+                          ignore_errors=True)
 
 
 def restore(directory: str, target: Callable, params: Any, *,
@@ -149,6 +160,12 @@ def restore(directory: str, target: Callable, params: Any, *,
     directory = os.path.abspath(directory)
     with open(os.path.join(directory, BINDING_FILE)) as f:
         saved = json.load(f)
+    folder = saved.pop("state_dir", STATE_DIR) if isinstance(saved, dict) \
+        else STATE_DIR
+    if not isinstance(folder, str) or os.sep in folder or \
+            not folder.startswith(STATE_DIR):
+        raise ValueError(f"{BINDING_FILE}: state_dir must name a state "
+                         f"folder beside it, got {folder!r}")
     if sched is None:
         # the checkpoint's binding, every driven hyperparameter included
         b = contract.check_state(saved, STATE_FORMAT).binding
@@ -164,6 +181,6 @@ def restore(directory: str, target: Callable, params: Any, *,
     abstract = jax.tree_util.tree_map(
         ocp.utils.to_shape_dtype_struct,
         {"inner_state": fresh.inner_state, "params": params})
-    got = ckptr.restore(os.path.join(directory, STATE_DIR), abstract)
+    got = ckptr.restore(os.path.join(directory, folder), abstract)
     state = adapter.restore(fresh._replace(inner_state=got["inner_state"]))
     return adapter, state, got["params"]

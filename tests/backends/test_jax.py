@@ -5,6 +5,7 @@ optax's own Adam), the Orbax round trip and from_native's refusals."""
 from __future__ import annotations
 
 import functools
+import json
 import os
 
 import numpy as np
@@ -146,6 +147,37 @@ def test_orbax_round_trip_continues_bitwise(tmp_path):
                            restored.inner_state, state.inner_state)
     again, _ = back.update(grads, restored, params)
     jax.tree_util.tree_map(np.testing.assert_array_equal, again, on[0])
+
+
+def test_orbax_save_commits_last_a_failed_save_keeps_the_previous(
+        tmp_path, monkeypatch):
+    """The JSON that names the state folder is written last: a save that
+    dies before it leaves the previous checkpoint whole and loadable,
+    and a completed save leaves one state folder."""
+    from unisched.backends.jax import native
+    factory = functools.partial(optax.sgd, momentum=0.9)
+    params, grads = {"w": jnp.ones(3)}, {"w": jnp.full(3, 0.5)}
+    ad = usj.bind(us.CosineScheduler(20, 0.1), factory)
+    state = ad.init(params)
+    for _ in range(3):
+        _, state = ad.update(grads, state, params)
+    usj.save(str(tmp_path), ad, params=params)
+    for _ in range(2):
+        _, state = ad.update(grads, state, params)
+
+    def dies(*args, **kwargs):
+        raise KeyboardInterrupt("killed")
+    monkeypatch.setattr(native, "write_text", dies)
+    with pytest.raises(KeyboardInterrupt):
+        usj.save(str(tmp_path), ad, params=params)
+    monkeypatch.undo()
+    back, restored, _ = usj.restore(str(tmp_path), factory, params)
+    assert back.updates_done == 3 and int(restored.count) == 3
+    usj.save(str(tmp_path), ad, params=params)
+    assert sorted(e for e in os.listdir(tmp_path)
+                  if e.startswith("state")) == [
+        json.load(open(tmp_path / "unisched.json"))["state_dir"]]
+    assert usj.restore(str(tmp_path), factory, params)[0].updates_done == 5
 
 
 def test_unbind_continues_the_same_state_with_own_hyperparameters():
