@@ -23,8 +23,10 @@ demo: $(STAMP)
 
 # The distributed tests start 2-4 processes each: they run after the rest,
 # one at a time, so that they never share the cores with other tests.
+# Coverage (pyproject.toml: the core, the tools and the adapter contract,
+# at least 95% of lines) is measured on the main suite.
 test: $(STAMP)
-	$(PY) -m pytest -n $(JOBS) -q --ignore=tests/distributed
+	$(PY) -m pytest -n $(JOBS) -q --ignore=tests/distributed --cov
 	$(PY) -m pytest -q tests/distributed
 
 # The documentation site, offline, into site/ (warnings are errors).

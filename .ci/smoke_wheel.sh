@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The package as users install it.  Builds the sdist and the wheel
 # (`python -m build`: the wheel is built from the sdist, so both must be
-# complete), installs the wheel -- not editable -- with the `all` extra
-# into a fresh virtual environment, and runs the commands from a folder
+# complete), installs the wheel -- not editable -- with the four
+# frameworks and what the commands need (extras torch, tensorflow, mxnet,
+# jax, plot, data; EXTRAS to change) into a fresh virtual environment, and runs the commands from a folder
 # outside the repository, so that nothing can come from the source tree:
 #   * `unisched values` (its CSV checked against known values);
 #   * a short `unisched train` in each framework (digits, one epoch): the
@@ -36,9 +37,10 @@ ls "$WORK/dist"
 wheel=("$WORK"/dist/unisched-*.whl)
 [ -f "${wheel[0]}" ] && [ -f "$(ls "$WORK"/dist/unisched-*.tar.gz)" ]
 
-step "install the wheel with [all] into a fresh venv"
+EXTRAS="${EXTRAS:-torch,tensorflow,mxnet,jax,plot,data}"
+step "install the wheel with [$EXTRAS] into a fresh venv"
 "$PYTHON" -m venv "$WORK/venv"
-"$WORK/venv/bin/pip" install --quiet "${wheel[0]}[all]" \
+"$WORK/venv/bin/pip" install --quiet "${wheel[0]}[$EXTRAS]" \
     > "$WORK/pip.log" 2>&1 || { tail -40 "$WORK/pip.log"; exit 1; }
 bin="$WORK/venv/bin"
 mkdir "$WORK/run"
