@@ -31,8 +31,12 @@ import sys
 import tempfile
 import time
 
-from unisched.app.distributed import (MXNET_ROLE, xla_flags, free_ports,
-                                      run_processes)
+from unisched.app.distributed import (
+    MXNET_ROLE,
+    free_ports,
+    run_processes,
+    xla_flags,
+)
 
 SPEC = "cosine(max_update=100000000, base_lr=0.1, final_lr=0.0001)"
 LONG = 10 ** 8

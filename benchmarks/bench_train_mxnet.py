@@ -44,11 +44,11 @@ import numpy as np
 import unisched as us
 from unisched.app.data import Dataset
 from unisched.app.training import fit
-
-from _timing import interleaved, print_speeds
 from unisched.backends.mxnet import lenet as tm
 from unisched.backends.mxnet.lenet import build_lenet
 from unisched.tools import Recorder
+
+from _timing import interleaved, print_speeds
 
 warnings.simplefilter("ignore", DeprecationWarning)
 mx = tm.mx

@@ -30,15 +30,20 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 from unisched.app.chapter import FRAMEWORKS, ChapterError
-from unisched.app.report import (comparison_figures, run_chapter,
-                                 summary_table, write_report, write_results,
-                                 write_summary)
 from unisched.app.cli import positive_int
 from unisched.app.data import DATASET_NAMES, DatasetUnavailableError
+from unisched.app.report import (
+    comparison_figures,
+    run_chapter,
+    summary_table,
+    write_report,
+    write_results,
+    write_summary,
+)
 
 
 def build_parser() -> argparse.ArgumentParser:

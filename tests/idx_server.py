@@ -13,7 +13,6 @@ import threading
 import numpy as np
 import pytest
 
-
 # ------------------------------------------------------- generated files
 
 TRAIN_LABELS = [3, 1, 4, 1, 5, 9, 2]
@@ -86,7 +85,7 @@ class IdxServer:
         server = self
 
         class Handler(http.server.BaseHTTPRequestHandler):
-            def do_GET(self) -> None:  # noqa: N802
+            def do_GET(self) -> None:
                 server.requests.append(self.path)
                 _, prefix, name = self.path.split("/", 2)
                 entry = server.mirrors.get(prefix, {}).get(name)

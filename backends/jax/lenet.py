@@ -35,8 +35,12 @@ import numpy as np
 import optax
 from flax import linen as nn
 
-from unisched.app.lenet import (LENET_LAYER_GROUPS, from_channels_last,
-                                init_lenet_params, to_channels_last)
+from unisched.app.lenet import (
+    LENET_LAYER_GROUPS,
+    from_channels_last,
+    init_lenet_params,
+    to_channels_last,
+)
 from unisched.app.training import Trainer, public_api
 from unisched.base import Schedule
 

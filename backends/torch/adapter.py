@@ -19,10 +19,12 @@ from __future__ import annotations
 import numbers
 import warnings
 import weakref
-from typing import Any, Mapping, Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 from torch.optim import Optimizer
 from torch.optim import lr_scheduler as _tl
+
 from unisched import _validate as check
 from unisched._cache import BLOCK, StepCache  # noqa: F401 (public)
 from unisched.base import Schedule

@@ -38,10 +38,12 @@ the child's index and class, and the reason.
 from __future__ import annotations
 
 import math
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
+
+from torch.optim import lr_scheduler as _tl
 
 import unisched
-from torch.optim import lr_scheduler as _tl
 from unisched.base import Schedule
 
 Converter = Callable[[Any, Callable[[Any], Schedule]], Schedule]

@@ -38,7 +38,8 @@ from __future__ import annotations
 
 import functools
 import sys
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from unisched import presets
 from unisched.base import Schedule

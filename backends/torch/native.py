@@ -8,10 +8,12 @@ import math
 import numbers
 import re
 from collections import Counter
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
+
+from torch.optim import lr_scheduler as _tl
 
 import unisched
-from torch.optim import lr_scheduler as _tl
 from unisched import _validate as check
 from unisched.base import Schedule
 

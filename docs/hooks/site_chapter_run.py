@@ -138,8 +138,11 @@ def run(out_dir: str) -> None:
     """Run the chapter into ``out_dir`` as a consistent set: figures,
     ``report.md`` and ``outputs.json`` (each cell's printed output)."""
     from unisched._io import output_set, write_text
-    from unisched.app.report import (comparison_figures, run_chapter,
-                                     write_report)
+    from unisched.app.report import (
+        comparison_figures,
+        run_chapter,
+        write_report,
+    )
 
     with output_set(out_dir) as stage:
         chapter = run_chapter(stage, SETTINGS["data"], SETTINGS["epochs"],

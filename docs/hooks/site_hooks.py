@@ -22,15 +22,16 @@ import re
 import shutil
 from pathlib import Path
 
+from mkdocs.config.defaults import MkDocsConfig
+from mkdocs.plugins import event_priority
+from mkdocs.structure.files import File, Files
+from mkdocs.structure.pages import Page
+
 import site_api
 import site_chapter
 import site_chapter_run
 import site_math
 import site_plots
-from mkdocs.config.defaults import MkDocsConfig
-from mkdocs.plugins import event_priority
-from mkdocs.structure.files import File, Files
-from mkdocs.structure.pages import Page
 
 log = logging.getLogger("mkdocs.hooks.unisched")
 PLOT_DIR = "plots"

@@ -16,9 +16,9 @@ import pytest
 
 from unisched.app import data, fashion
 from unisched.app.data import (
-    DatasetUnavailableError,
-    Dataset,
     FASHION_MNIST_FILES,
+    Dataset,
+    DatasetUnavailableError,
     data_dir,
     download_fashion_mnist,
     epoch_permutation,
@@ -32,9 +32,22 @@ from unisched.app.data import (
 )
 
 # The server and its fixtures are shared with tests/faults.
-from idx_server import (  # noqa: E402,F401 (fixtures are used by name)
-    GOOD, GOOD_SHA, TEST_LABELS, TRAIN_LABELS, IdxServer, _hermetic_env,
-    dead_url, gz, idx_bytes, make_files, make_images, pixel, server, sha_of)
+from idx_server import (  # noqa: F401 (fixtures are used by name)
+    GOOD,
+    GOOD_SHA,
+    TEST_LABELS,
+    TRAIN_LABELS,
+    IdxServer,
+    _hermetic_env,
+    dead_url,
+    gz,
+    idx_bytes,
+    make_files,
+    make_images,
+    pixel,
+    server,
+    sha_of,
+)
 
 
 def fetch(root, mirrors, sha=None, **kw):

@@ -18,10 +18,16 @@ from typing import Any
 import numpy as np
 import pytest
 
-from unisched.app.lenet import (LENET_INPUT_SHAPE, LENET_LAYERS,
-                            LENET_NUM_CLASSES, LENET_PARAM_SHAPES,
-                            init_lenet_params, lenet_forward_numpy,
-                            validate_lenet_params, xavier_bound)
+from unisched.app.lenet import (
+    LENET_INPUT_SHAPE,
+    LENET_LAYERS,
+    LENET_NUM_CLASSES,
+    LENET_PARAM_SHAPES,
+    init_lenet_params,
+    lenet_forward_numpy,
+    validate_lenet_params,
+    xavier_bound,
+)
 
 # Tolerance of float32 frameworks against the float64 numpy reference.
 # Logits here are O(0.5); the longest float32 dot product is fc1's 400

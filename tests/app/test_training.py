@@ -20,9 +20,9 @@ import pytest
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-from unisched.app import training  # noqa: E402
-from unisched.app.data import load_dataset  # noqa: E402
-from unisched.tools import LRFinderState  # noqa: E402
+from unisched.app import training
+from unisched.app.data import load_dataset
+from unisched.tools import LRFinderState
 
 FRAMEWORKS = [fw for fw, module in (("torch", "torch"),
                                     ("keras", "keras"),

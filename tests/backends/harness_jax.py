@@ -39,10 +39,11 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 import optax
-from harness import Applied, Harness
-from unisched.backends import jax as usj
 
 import unisched as us
+from unisched.backends import jax as usj
+
+from harness import Applied, Harness
 
 ONE_CYCLE = us.OneCycleScheduler(0.1, 30)
 COSINE = us.CosineScheduler(max_update=30, base_lr=0.1, final_lr=0.01)

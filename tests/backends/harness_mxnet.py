@@ -27,8 +27,9 @@ from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
 
-from harness import Applied, Harness
 from unisched.backends import mxnet as usm
+
+from harness import Applied, Harness
 
 mx = usm.mx
 L = mx.lr_scheduler

@@ -33,8 +33,9 @@ from typing import Any
 
 import torch
 
-from harness import Applied, Harness
 from unisched.backends import torch as ust
+
+from harness import Applied, Harness
 
 L = torch.optim.lr_scheduler
 

@@ -9,8 +9,9 @@ import re
 import numpy as np
 import pytest
 
-import catalog
 import unisched as us
+
+import catalog
 from harness import assert_applied, values
 
 # Windows where the rate changes: warmup then cosine (every update),

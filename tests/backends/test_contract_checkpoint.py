@@ -9,6 +9,7 @@ import math
 import pytest
 
 import unisched as us
+
 from harness import assert_applied, values
 
 COSINE = us.CosineScheduler(max_update=30, base_lr=0.1, final_lr=0.01)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 
 import unisched as us
+
 from harness import assert_applied, close, values
 
 ONE_CYCLE = us.OneCycleScheduler(0.1, 30)

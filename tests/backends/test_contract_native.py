@@ -11,6 +11,7 @@ import sys
 import pytest
 
 import unisched as us
+
 from harness import Applied, assert_applied, values
 
 HERE = os.path.dirname(os.path.abspath(__file__))

@@ -27,9 +27,10 @@ import pytest
 if importlib.util.find_spec("mxnet") is None:
     pytest.skip("mxnet is not installed", allow_module_level=True)
 
-import unisched as us  # noqa: E402
-from unisched.backends import mxnet as usm  # noqa: E402
-from catalog import HORIZON, draw, samples  # noqa: E402
+import unisched as us
+from unisched.backends import mxnet as usm
+
+from catalog import HORIZON, draw, samples
 
 mx = usm.mx
 gluon = mx.gluon

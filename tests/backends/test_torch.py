@@ -24,6 +24,7 @@ torch = pytest.importorskip("torch")
 import unisched as us  # noqa: E402
 from unisched._cache import BLOCK  # noqa: E402
 from unisched.backends import torch as ust  # noqa: E402
+
 from catalog import draw, samples  # noqa: E402
 
 L = torch.optim.lr_scheduler

@@ -20,15 +20,14 @@ import pytest
 if importlib.util.find_spec("mxnet") is None:
     pytest.skip("mxnet is not installed", allow_module_level=True)
 
-import unisched as us  # noqa: E402
-# The adapter first: it may re-export the trainer module, which imports it.
-from unisched.backends import mxnet as usm  # noqa: E402
-from unisched.backends.mxnet import lenet as tm  # noqa: E402
-from unisched.backends.mxnet.lenet import build_lenet, get_params  # noqa
-from unisched.app.data import load_dataset, num_batches  # noqa: E402
-from unisched.app.lenet import LENET_LAYER_GROUPS  # noqa: E402
-from unisched.tools import lr_finder_schedule, one_cycle  # noqa: E402
-from unisched.app.training import fit  # noqa: E402
+import unisched as us
+from unisched.app.data import load_dataset, num_batches
+from unisched.app.lenet import LENET_LAYER_GROUPS
+from unisched.app.training import fit
+from unisched.backends import mxnet as usm
+from unisched.backends.mxnet import lenet as tm
+from unisched.backends.mxnet.lenet import build_lenet, get_params
+from unisched.tools import lr_finder_schedule, one_cycle
 
 mx = usm.mx
 F32 = 2.0 ** -23            # float32 relative rounding

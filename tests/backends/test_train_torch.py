@@ -16,13 +16,16 @@ import pytest
 torch = pytest.importorskip("torch")
 
 import unisched as us  # noqa: E402
-from unisched.backends import torch as ust  # noqa: E402
-from unisched.backends.torch.lenet import (build_lenet,  # noqa: E402
-                                            get_params)
-from unisched.backends.torch.lenet import (TorchTrainer,  # noqa: E402
-                                            fit_one_cycle, lr_find,
-                                            train_lenet)
 from unisched.app.data import load_dataset  # noqa: E402
+from unisched.backends import torch as ust  # noqa: E402
+from unisched.backends.torch.lenet import (  # noqa: E402
+    TorchTrainer,
+    build_lenet,
+    fit_one_cycle,
+    get_params,
+    lr_find,
+    train_lenet,
+)
 from unisched.tools import one_cycle  # noqa: E402
 
 L = torch.optim.lr_scheduler

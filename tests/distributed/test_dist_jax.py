@@ -13,11 +13,21 @@ import pytest
 
 pytest.importorskip("optax")
 
-from dist_common import (SCHEDULES, UPDATES, WORKERS,  # noqa: E402
-                         assert_identical_replicas, assert_plateau_cut_once,
-                         assert_resumed_exactly, expected, launch, python,
-                         read_records, script)
-from unisched.app.distributed import xla_flags  # noqa: E402
+from unisched.app.distributed import xla_flags
+
+from dist_common import (
+    SCHEDULES,
+    UPDATES,
+    WORKERS,
+    assert_identical_replicas,
+    assert_plateau_cut_once,
+    assert_resumed_exactly,
+    expected,
+    launch,
+    python,
+    read_records,
+    script,
+)
 
 
 def _proc(mode, out):
@@ -75,6 +85,7 @@ def test_killed_writer_leaves_the_last_complete_checkpoint(runs):
 
     import jax
     import optax
+
     from unisched.backends.jax.distributed import load_checkpoint
     with pytest.raises(RuntimeError, match="exited with"):
         launch(_proc("crash", runs), runs)

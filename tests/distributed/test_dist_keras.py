@@ -16,11 +16,21 @@ import pytest
 
 pytest.importorskip("tensorflow")
 
-from dist_common import (SCHEDULES, UPDATES, WORKERS,  # noqa: E402
-                         assert_identical_replicas, assert_plateau_cut_once,
-                         assert_resumed_exactly, expected, launch, python,
-                         read_records, script)
-from unisched.app.distributed import free_ports  # noqa: E402
+from unisched.app.distributed import free_ports
+
+from dist_common import (
+    SCHEDULES,
+    UPDATES,
+    WORKERS,
+    assert_identical_replicas,
+    assert_plateau_cut_once,
+    assert_resumed_exactly,
+    expected,
+    launch,
+    python,
+    read_records,
+    script,
+)
 
 ENGINES = ("mirrored", "mwms")
 QUIET = {"TF_CPP_MIN_LOG_LEVEL": "2"}

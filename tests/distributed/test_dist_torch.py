@@ -10,11 +10,21 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from dist_common import (SCHEDULES, UPDATES, WORKERS,  # noqa: E402
-                         assert_identical_replicas, assert_plateau_cut_once,
-                         assert_resumed_exactly, expected, launch, python,
-                         read_records, script)
 from unisched.app.distributed import free_ports  # noqa: E402
+
+from dist_common import (  # noqa: E402
+    SCHEDULES,
+    UPDATES,
+    WORKERS,
+    assert_identical_replicas,
+    assert_plateau_cut_once,
+    assert_resumed_exactly,
+    expected,
+    launch,
+    python,
+    read_records,
+    script,
+)
 
 
 def _torchrun(mode, out):

@@ -16,10 +16,18 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from dist_common import (CKPT_EPOCH, PER_EPOCH, SCHEDULES, UPDATES, WORKERS,
-                         metric, write_records)
 from unisched.backends import jax as usj
 from unisched.backends.jax import distributed as ujd
+
+from dist_common import (
+    CKPT_EPOCH,
+    PER_EPOCH,
+    SCHEDULES,
+    UPDATES,
+    WORKERS,
+    metric,
+    write_records,
+)
 
 
 def loss_fn(params, x, y):

@@ -19,6 +19,7 @@ import numpy as np
 
 def main(engine: str, mode: str, out: str) -> None:
     import tensorflow as tf
+
     from unisched.backends.keras import distributed as ukd
     if engine == "mirrored":
         strategy = ukd.mirrored(2)
@@ -41,9 +42,11 @@ class Run:
 
     def __init__(self, strategy, engine, mode, name, out):
         import keras
-        from dist_common import SCHEDULES
+
         from unisched.backends import keras as usk
         from unisched.backends.keras import distributed as ukd
+
+        from dist_common import SCHEDULES
         self.strategy, self.engine, self.mode = strategy, engine, mode
         self.name, self.out = name, out
         self.rank = 0 if engine == "mirrored" else \
@@ -104,8 +107,10 @@ class Run:
         """epoch counted from 1: the plateau observes the reduced
         metric; checkpoints."""
         import tensorflow as tf
-        from dist_common import CKPT_EPOCH, metric
+
         from unisched.backends.keras import distributed as ukd
+
+        from dist_common import CKPT_EPOCH, metric
         if self.adapter.schedule.stateful:
             if self.engine == "mirrored":    # a value per replica
                 spread = self.strategy.\
@@ -139,6 +144,7 @@ class Run:
 
     def fit(self, x, y, start):
         import keras
+
         from dist_common import EPOCHS, PER_EPOCH
         run = self
 
@@ -158,6 +164,7 @@ class Run:
 
     def loop(self, x, y, start):
         import tensorflow as tf
+
         from dist_common import PER_EPOCH, UPDATES
         model, opt = self.model, self.opt
         replicas = self.strategy.num_replicas_in_sync

@@ -16,12 +16,21 @@ import torch.distributed as dist
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 
-from dist_common import (CKPT_EPOCH, PER_EPOCH, SCHEDULES, UPDATES, metric,
-                         write_records)
 from unisched.backends import torch as ust
-from unisched.backends.torch.distributed import (load_checkpoint,
-                                                 mean_across_workers,
-                                                 save_checkpoint)
+from unisched.backends.torch.distributed import (
+    load_checkpoint,
+    mean_across_workers,
+    save_checkpoint,
+)
+
+from dist_common import (
+    CKPT_EPOCH,
+    PER_EPOCH,
+    SCHEDULES,
+    UPDATES,
+    metric,
+    write_records,
+)
 
 
 def train(name: str, mode: str, out: str, rank: int) -> None:

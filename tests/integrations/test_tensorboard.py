@@ -16,15 +16,15 @@ import numpy as np
 import pytest
 
 pytest.importorskip("tensorboard")
-from tensorboard.backend.event_processing import (  # noqa: E402
-    event_accumulator as ea, event_multiplexer)
+from tensorboard.backend.event_processing import event_accumulator as ea
+from tensorboard.backend.event_processing import event_multiplexer
 
-import unisched as us  # noqa: E402
-from unisched.app.cli import main  # noqa: E402
-from unisched.app.compare import compare  # noqa: E402
-from unisched.app.data import load_dataset  # noqa: E402
-from unisched.tools import Recorder  # noqa: E402
-from unisched.tools.tensorboard import TensorBoardWriter  # noqa: E402
+import unisched as us
+from unisched.app.cli import main
+from unisched.app.compare import compare
+from unisched.app.data import load_dataset
+from unisched.tools import Recorder
+from unisched.tools.tensorboard import TensorBoardWriter
 
 SCHED = "warmup(cosine(max_update=8, base_lr=0.1, final_lr=0.01), " \
         "warmup_steps=2)"

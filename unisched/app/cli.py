@@ -17,7 +17,7 @@ import argparse
 import csv
 import os
 import sys
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 

@@ -10,13 +10,14 @@ from __future__ import annotations
 import importlib
 import json
 import os
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 
-from .data import Dataset
 from .._io import write_text
 from ..tools import Recorder
+from .data import Dataset
 
 FRAMEWORKS = ("torch", "keras", "mxnet", "jax")
 

@@ -39,8 +39,9 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
-from typing import Any, Callable, Mapping, Sequence
+from typing import Any
 
 from .. import _validate as check
 from .._io import write_text
@@ -86,7 +87,7 @@ class Job:
         write_text(path, json.dumps(dict(asdict(self), options=options)))
 
     @classmethod
-    def load(cls, path: str) -> "Job":
+    def load(cls, path: str) -> Job:
         with open(path, encoding="utf-8") as f:
             data = json.load(f)
         lr = data["options"].get("lr")

@@ -13,7 +13,8 @@ import abc
 import copy
 import numbers
 import time
-from typing import Any, Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -21,8 +22,15 @@ from .. import _validate as check
 from ..base import Schedule
 from ..schedules import ConstantScheduler
 from ..spec import parse
-from ..tools import (LRFinderResult, LRFinderState, Recorder, lr_range,
-                     multipliers, one_cycle, tensorboard as tb)
+from ..tools import (
+    LRFinderResult,
+    LRFinderState,
+    Recorder,
+    lr_range,
+    multipliers,
+    one_cycle,
+)
+from ..tools import tensorboard as tb
 from .data import Dataset, iterate_batches, num_batches
 from .lenet import LENET_LAYER_GROUPS
 

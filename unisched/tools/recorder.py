@@ -7,7 +7,8 @@ import io
 import json
 import math
 import os
-from typing import Any, Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -202,7 +203,7 @@ class Recorder:
         }
 
     @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> "Recorder":
+    def from_dict(cls, data: Mapping[str, Any]) -> Recorder:
         """Rebuild a recorder from :meth:`to_dict` output (validated as
         if recorded again)."""
         if not isinstance(data, Mapping):
@@ -246,7 +247,7 @@ class Recorder:
         return board.logdir
 
     @classmethod
-    def from_json(cls, path: str | os.PathLike) -> "Recorder":
+    def from_json(cls, path: str | os.PathLike) -> Recorder:
         """Read a file written by :meth:`to_json`."""
         with open(path, encoding="utf-8") as f:
             return cls.from_dict(json.load(f))
@@ -281,7 +282,7 @@ class Recorder:
 
     @classmethod
     def from_csv(cls, updates: str | os.PathLike | None = None,
-                 epochs: str | os.PathLike | None = None) -> "Recorder":
+                 epochs: str | os.PathLike | None = None) -> Recorder:
         """Rebuild a recorder from the files :meth:`to_csv` wrote."""
         rec = cls()
 

@@ -46,8 +46,9 @@ def _event_writer() -> tuple[Any, Any, Any]:
     try:
         from tensorboard.compat.proto.event_pb2 import Event
         from tensorboard.compat.proto.summary_pb2 import Summary
-        from tensorboard.summary.writer.event_file_writer import \
-            EventFileWriter
+        from tensorboard.summary.writer.event_file_writer import (
+            EventFileWriter,
+        )
     except ImportError as err:
         raise ImportError(
             f"TensorBoard logging needs the tensorboard package (pip "
@@ -133,7 +134,7 @@ class TensorBoardWriter:
             self.closed = True
             self._writer.close()
 
-    def __enter__(self) -> "TensorBoardWriter":
+    def __enter__(self) -> TensorBoardWriter:
         return self
 
     def __exit__(self, *exc: Any) -> None:
