@@ -125,7 +125,8 @@ def keras_rows(updates: int, repeat: int) -> dict[str, float]:
             with tf.GradientTape() as tape:
                 value = loss(yb, model(xb)) / (64 * WORKERS)
             grads = tape.gradient(value, model.trainable_variables)
-            opt.apply_gradients(zip(grads, model.trainable_variables))
+            opt.apply_gradients(zip(grads, model.trainable_variables,
+                                    strict=True))
 
         step = tf.function(lambda: strategy.run(replica, args=(x, y)))
         step()          # traced

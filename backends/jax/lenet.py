@@ -12,9 +12,10 @@ softmax cross-entropy, ``value_and_grad``, ``tx.update``,
 ``apply_updates``) with the schedule inside ``tx`` (the adapter's
 ``optax.inject_hyperparams`` optimizer).  Parameters and optimizer state
 are not donated: on the CPU, XLA's copies to honour the aliasing cost
-0.7% more instructions per step than fresh buffers.  The step also returns what the *next* update will
-apply (``Adapter.peek``), so the loss, the correct count and the rates
-leave the device in one transfer per batch.
+0.7% more instructions per step than fresh buffers.  The step also
+returns what the *next* update will apply (``Adapter.peek``), so the
+loss, the correct count and the rates leave the device in one transfer
+per batch.
 
 Optimizers have PyTorch's meaning (as in every unisched trainer):
 ``'sgd'`` is ``add_decayed_weights(wd)`` then ``optax.sgd(lr, momentum)``
@@ -272,7 +273,7 @@ class JaxTrainer(Trainer):
     def _patterns(self) -> dict[str, float] | None:
         if self.multipliers is None:
             return None
-        return dict(zip(_GROUP_PATTERNS, self.multipliers))
+        return dict(zip(_GROUP_PATTERNS, self.multipliers, strict=True))
 
     def _bind(self, schedule: Schedule, options: dict[str, Any]
               ) -> Adapter:

@@ -163,8 +163,9 @@ class DistributedKerasTrainer(KerasTrainer):
                 scaled = loss / n
             grads = tape.gradient(scaled, variables)
             if wd:
-                grads = [g + wd * v for g, v in zip(grads, variables)]
-            opt.apply_gradients(zip(grads, variables))
+                grads = [g + wd * v
+                         for g, v in zip(grads, variables, strict=True)]
+            opt.apply_gradients(zip(grads, variables, strict=True))
             return tf.stack([tf.cast(loss, tf.float32), hits(logits, y)])
 
         def step(x: Any, y: Any, n: Any) -> Any:

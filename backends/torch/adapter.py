@@ -181,13 +181,13 @@ class LRScheduler(contract.Attributes, _tl.LRScheduler):
     def _apply(self) -> None:
         last, hps = self._values()
         groups = self.optimizer.param_groups
-        for group, value in zip(groups, last):
+        for group, value in zip(groups, last, strict=True):
             if type(group["lr"]) is float:  # inlined _set: the hot path
                 group["lr"] = value
             else:
                 write(group, "lr", None, value)
         self._last_lr = last
-        for (key, index), value in zip(self._plan, hps):
+        for (key, index), value in zip(self._plan, hps, strict=True):
             for group in groups:
                 write(group, key, index, value)
 
@@ -301,7 +301,7 @@ class LRScheduler(contract.Attributes, _tl.LRScheduler):
             return
         self.bound = False
         for group, own, had in zip(self.optimizer.param_groups, self._own,
-                                   self._had_initial):
+                                   self._had_initial, strict=True):
             for key, index in {("lr", None), *self._driven}:
                 write(group, key, index, own[key, index])
             if not had:

@@ -39,6 +39,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
+from itertools import pairwise
 from typing import Any
 
 from torch.optim import lr_scheduler as _tl
@@ -149,7 +150,7 @@ def _milestones(obj: Any, lead: int) -> list[int]:
             raise ValueError(f"SequentialLR: milestones[{i}] must be an "
                              f"integer to convert, got {m!r}")
     ms = [int(m) for m in ms]
-    if any(b < a for a, b in zip(ms, ms[1:])):
+    if any(b < a for a, b in pairwise(ms)):
         raise ValueError(f"SequentialLR: milestones must be sorted (PyTorch "
                          f"bisects them), got {ms}")
     if ms and ms[0] <= lead:
@@ -244,7 +245,7 @@ def _chained(obj: Any, convert: Convert, start: float | None = None
     owner, i, child = leaves[0]
     out = pieces[0] if start is None else \
         _rebased(owner, i, child, pieces[0], start)
-    for (owner, i, child), piece in zip(leaves[1:], pieces[1:]):
+    for (_, _, child), piece in zip(leaves[1:], pieces[1:], strict=True):
         base = _base(child)
         if base == 0:  # initial_lr 0: PyTorch multiplies 0 forever
             return unisched.ConstantScheduler(0.0)

@@ -211,7 +211,8 @@ class TorchTrainer(Trainer):
             if covered != len(list(model.parameters())):
                 raise ValueError(f"LENET_LAYER_GROUPS covers {covered} of "
                                  f"the model's parameter tensors")
-        for group, rate in zip(groups, self.base_lrs[-len(groups):]):
+        for group, rate in zip(groups, self.base_lrs[-len(groups):],
+                               strict=True):
             group["lr"] = rate
         options = {"lr": self.base_lrs[-1],
                    "weight_decay": self.weight_decay}
@@ -360,7 +361,7 @@ class TorchTrainer(Trainer):
         # In place: the caller's Parameter objects (and any optimizer
         # holding them) stay the same objects.
         model.load_state_dict(weights)
-        for p, g in zip(model.parameters(), grads):
+        for p, g in zip(model.parameters(), grads, strict=True):
             p.grad = g
         model.train(training)
         # Not optimizer.load_state_dict, which replaces the param group
@@ -369,7 +370,8 @@ class TorchTrainer(Trainer):
         self.optimizer.state.update(
             (p, {k: _copy(v) for k, v in st.items()})
             for p, st in state.items())
-        for group, values in zip(self.optimizer.param_groups, groups):
+        for group, values in zip(self.optimizer.param_groups, groups,
+                                 strict=True):
             group.update((k, _copy(v)) for k, v in values.items())
 
 

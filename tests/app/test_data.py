@@ -534,7 +534,7 @@ def test_same_seed_same_batches_other_epoch_other_order():
     a = collect(x, y, 16, seed=7, epoch=3)
     b = collect(x, y, 16, seed=7, epoch=3)
     assert len(a) == 7 == num_batches(103, 16)
-    for (xa, ya), (xb, yb) in zip(a, b):
+    for (xa, ya), (xb, yb) in zip(a, b, strict=True):
         np.testing.assert_array_equal(xa, xb)
         np.testing.assert_array_equal(ya, yb)
     order_a = np.concatenate([yb for _, yb in a])

@@ -187,13 +187,13 @@ def assert_applied(applied: Sequence[Applied], rates: Sequence[Any],
     ``first`` numbers the updates in the message.  Fails at the first
     difference, naming the update, the group and both values."""
     assert len(applied) == len(rates), (len(applied), len(rates))
-    for j, (got, want) in enumerate(zip(applied, rates)):
+    for j, (got, want) in enumerate(zip(applied, rates, strict=True)):
         k = first + j
         want = [want] * len(got.rates) if isinstance(want, (int, float)) \
             else list(want)
         assert len(got.rates) == len(want), \
             f"update {k}: {len(got.rates)} groups, expected {len(want)}"
-        for i, (g, w) in enumerate(zip(got.rates, want)):
+        for i, (g, w) in enumerate(zip(got.rates, want, strict=True)):
             assert close(g, w, rtol), \
                 f"update {k} group {i}: applied rate {g!r}, expected {w!r}"
         if momenta is not None:

@@ -69,7 +69,7 @@ class TorchHarness(Harness):
         params = [torch.nn.Parameter(torch.zeros(2, dtype=torch.float64))
                   for _ in range(n_groups)]
         groups = [{"params": [(f"g{i}", p)], "lr": lr}
-                  for i, (p, lr) in enumerate(zip(params, lrs))]
+                  for i, (p, lr) in enumerate(zip(params, lrs, strict=True))]
         if optimizer == "sgd":
             opt = torch.optim.SGD(groups, lr=0.1, momentum=momentum)
         elif optimizer == "adam":
@@ -98,7 +98,7 @@ class TorchHarness(Harness):
     def _update(self, t: Target) -> Applied:
         opt = t.target
         held = [g.get("momentum") for g in opt.param_groups]
-        for p, ab in zip(t.params, t.buffers):
+        for p, ab in zip(t.params, t.buffers, strict=True):
             with torch.no_grad():
                 p.zero_()
             # Entry 1 gets 1 while the momentum buffer does not exist yet.
@@ -134,7 +134,7 @@ class TorchHarness(Harness):
     @staticmethod
     def _adam(t: Target) -> Applied:
         opt, rates, beta1 = t.target, [], None
-        for p, g in zip(t.params, opt.param_groups):
+        for p, g in zip(t.params, opt.param_groups, strict=True):
             st = opt.state[p]
             step = float(st["step"])
             m, v = st["exp_avg"][0].item(), st["exp_avg_sq"][0].item()
@@ -177,7 +177,7 @@ class TorchHarness(Harness):
         make = dict(model["make"])
         target = self.make(make.pop("n_groups"), **make)
         with torch.no_grad():
-            for p, saved in zip(target.params, model["params"]):
+            for p, saved in zip(target.params, model["params"], strict=True):
                 p.copy_(saved)
         target.buffers = [None if b is None else tuple(b)
                           for b in model["buffers"]]

@@ -228,7 +228,8 @@ def test_unbind_restores_own_rate_and_momentum(harness):
     adapter.unbind()
     own = harness.own_hparams(target)
     assert close(own["momentum"], 0.9, 1e-7)
-    assert [close(a, b, 1e-7) for a, b in zip(own["lr"], before["lr"])] \
+    assert [close(a, b, 1e-7)
+            for a, b in zip(own["lr"], before["lr"], strict=True)] \
         == [True, True], (own, before)
     assert_applied(harness.step(target, 5), [0.1] * 5, [0.9] * 5,
                    rtol=harness.rtol)

@@ -73,7 +73,8 @@ def _resumed(harness, tmp_path_factory) -> dict:
         assert proc.returncode == 0, proc.stderr[-3000:]
         results = json.loads(proc.stdout.strip().splitlines()[-1])
         _RESUMED[key] = {name: (uninterrupted[name], result)
-                         for name, result in zip(SCENARIOS, results)}
+                         for name, result in zip(SCENARIOS, results,
+                                                 strict=True)}
     return _RESUMED[key]
 
 
@@ -83,8 +84,8 @@ def _check_resumed(harness, runs, rates, momenta):
     assert resumed["updates_done"] == K + M
     assert_applied(uninterrupted, rates, momenta, rtol=harness.rtol,
                    first=K)
-    assert_applied([Applied(r, m) for r, m in zip(resumed["rates"],
-                                                  resumed["momentum"])],
+    assert_applied([Applied(r, m) for r, m in zip(
+                        resumed["rates"], resumed["momentum"], strict=True)],
                    [a.rates for a in uninterrupted],
                    [a.momentum for a in uninterrupted], rtol=harness.rtol,
                    first=K)

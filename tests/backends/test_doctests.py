@@ -25,8 +25,8 @@ def _modules():
         package = f"unisched.backends.{fw}"
         names.append(package)
         spec = importlib.util.find_spec(package)
-        names += [f"{package}.{m.name}"
-                  for m in pkgutil.iter_modules(spec.submodule_search_locations)]
+        found = pkgutil.iter_modules(spec.submodule_search_locations)
+        names += [f"{package}.{m.name}" for m in found]
     return names
 
 

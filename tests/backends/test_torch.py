@@ -425,7 +425,7 @@ def test_state_dict_is_plain_data_and_round_trips():
     sch2 = ust.bind(sched2, opt2, multipliers=[1.0, 0.1])
     sch2.load_state_dict(loaded)
     assert sched2.scale == 0.5 and sch2.updates_done == 12
-    for g1, g2 in zip(opt.param_groups, opt2.param_groups):
+    for g1, g2 in zip(opt.param_groups, opt2.param_groups, strict=True):
         assert g2["lr"] == g1["lr"] and g2["momentum"] == g1["momentum"]
 
 
@@ -832,7 +832,8 @@ def _named(lrs=(0.1, 0.1), **kwargs):
     model.body, model.head = torch.nn.Module(), torch.nn.Module()
     model.body.w, model.head.w = _weights(2)
     groups = [{"params": [(n, p)], "lr": lr}
-              for (n, p), lr in zip(model.named_parameters(), lrs)]
+              for (n, p), lr in zip(model.named_parameters(), lrs,
+                                    strict=True)]
     return torch.optim.SGD(groups, lr=0.1, **kwargs)
 
 
@@ -919,7 +920,7 @@ def test_load_into_a_fresh_optimizer_applies_the_position_at_once():
                                              "base_lr=0.01)"})
     sch2.load_state_dict(state)
     assert sch2.updates_done == 17
-    for g1, g2 in zip(opt.param_groups, fresh.param_groups):
+    for g1, g2 in zip(opt.param_groups, fresh.param_groups, strict=True):
         for key in ("lr", "momentum", "weight_decay"):
             assert g2[key] == g1[key]
     assert fresh.param_groups[0]["lr"] == _close(sched(17))

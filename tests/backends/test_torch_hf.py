@@ -29,7 +29,7 @@ import pytest
 
 torch = pytest.importorskip("torch")
 transformers = pytest.importorskip("transformers")
-O = pytest.importorskip("transformers.optimization")
+HF = pytest.importorskip("transformers.optimization")
 
 import unisched as us  # noqa: E402
 from unisched.backends import torch as ust  # noqa: E402
@@ -49,6 +49,12 @@ def _steps(rng):
     return warm, int(rng.integers(0, 120))
 
 
+def _lengths(rng):
+    """:func:`_steps` as the keywords that take them."""
+    warm, total = _steps(rng)
+    return {"num_warmup_steps": warm, "num_training_steps": total}
+
+
 def _cycles(rng):
     return float(rng.choice([0.5, 1.0, 2.0, rng.uniform(0, 4)]))
 
@@ -63,47 +69,44 @@ def _low(rng, base):
 # name -> (function, draw(rng, base) -> keyword arguments); the named
 # schedule takes the same keywords (and base_lr)
 FUNCTIONS = {
-    "constant": (O.get_constant_schedule, lambda rng, base: {}),
+    "constant": (HF.get_constant_schedule, lambda rng, base: {}),
     "hf_constant_with_warmup": (
-        O.get_constant_schedule_with_warmup,
+        HF.get_constant_schedule_with_warmup,
         lambda rng, base: {"num_warmup_steps": _steps(rng)[0]}),
     "hf_linear": (
-        O.get_linear_schedule_with_warmup,
-        lambda rng, base: dict(zip(("num_warmup_steps",
-                                    "num_training_steps"), _steps(rng)))),
+        HF.get_linear_schedule_with_warmup,
+        lambda rng, base: _lengths(rng)),
     "hf_cosine": (
-        O.get_cosine_schedule_with_warmup,
-        lambda rng, base: dict(zip(("num_warmup_steps",
-                                    "num_training_steps"), _steps(rng)),
-                               num_cycles=_cycles(rng))),
+        HF.get_cosine_schedule_with_warmup,
+        lambda rng, base: dict(_lengths(rng), num_cycles=_cycles(rng))),
     "hf_cosine_with_restarts": (
-        O.get_cosine_with_hard_restarts_schedule_with_warmup,
+        HF.get_cosine_with_hard_restarts_schedule_with_warmup,
         lambda rng, base: dict(
-            zip(("num_warmup_steps", "num_training_steps"), _steps(rng)),
+            _lengths(rng),
             num_cycles=(int(rng.integers(1, 15)) if rng.random() < 0.6
                         else _cycles(rng)))),
     "hf_polynomial": (
-        O.get_polynomial_decay_schedule_with_warmup,
+        HF.get_polynomial_decay_schedule_with_warmup,
         lambda rng, base: _polynomial(rng, base)),
     "hf_inverse_sqrt": (
-        O.get_inverse_sqrt_schedule,
+        HF.get_inverse_sqrt_schedule,
         lambda rng, base: {"num_warmup_steps": _steps(rng)[0],
                            "timescale": (None if rng.random() < 0.4 else
                                          int(rng.integers(1, 60)))}),
     "hf_cosine_with_min_lr": (
-        O.get_cosine_with_min_lr_schedule_with_warmup,
+        HF.get_cosine_with_min_lr_schedule_with_warmup,
         lambda rng, base: dict(
-            zip(("num_warmup_steps", "num_training_steps"), _steps(rng)),
+            _lengths(rng),
             num_cycles=_cycles(rng), **_low(rng, base))),
     "hf_cosine_warmup_with_min_lr": (
-        O.get_cosine_with_min_lr_schedule_with_warmup_lr_rate,
+        HF.get_cosine_with_min_lr_schedule_with_warmup_lr_rate,
         lambda rng, base: dict(
-            zip(("num_warmup_steps", "num_training_steps"), _steps(rng)),
+            _lengths(rng),
             num_cycles=_cycles(rng), **_low(rng, base),
             warmup_lr_rate=(None if rng.random() < 0.5
                             else float(rng.uniform(0, 1))))),
     "hf_warmup_stable_decay": (
-        O.get_wsd_schedule, lambda rng, base: _wsd(rng)),
+        HF.get_wsd_schedule, lambda rng, base: _wsd(rng)),
 }
 
 
@@ -151,8 +154,9 @@ def _run(make, updates, groups=1, lr=0.1, group_lrs=None):
     weights = [torch.nn.Parameter(torch.zeros(1, dtype=torch.float64))
                for _ in range(groups)]
     params = [{"params": [w]} for w in weights]
-    for group, rate in zip(params, group_lrs or []):
-        group["lr"] = rate
+    if group_lrs is not None:
+        for group, rate in zip(params, group_lrs, strict=True):
+            group["lr"] = rate
     opt = torch.optim.SGD(params, lr=lr)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # wsd: both lengths given
@@ -234,7 +238,7 @@ def test_every_get_scheduler_name(name, warm, total):
     # the names TrainingArguments.lr_scheduler_type takes, with two
     # param groups sharing the rate (decay / no decay, as the Trainer)
     make = functools.partial(
-        O.get_scheduler, name, num_warmup_steps=warm,
+        HF.get_scheduler, name, num_warmup_steps=warm,
         num_training_steps=total,
         scheduler_specific_kwargs=GET_SCHEDULER[name])
     updates = max(warm, total) + 20 + EXTRA
@@ -250,7 +254,7 @@ def test_a_bound_conversion_trains_like_the_lambda_lr():
     # the converted schedule bound to a fresh SGD moves the weights
     # exactly as transformers' scheduler did
     make = functools.partial(
-        O.get_cosine_with_hard_restarts_schedule_with_warmup,
+        HF.get_cosine_with_hard_restarts_schedule_with_warmup,
         num_warmup_steps=7, num_training_steps=61, num_cycles=4)
     sched, rates, weights = _run(make, 90, lr=0.05)
     w = torch.nn.Parameter(torch.zeros(1, dtype=torch.float64))
@@ -274,14 +278,14 @@ def _opt(lr=3e-4, groups=1):
 def test_converted_specs_read_like_the_transformers_call():
     opt = _opt()
     cases = {
-        O.get_cosine_schedule_with_warmup(opt, 100, 1000):
+        HF.get_cosine_schedule_with_warmup(opt, 100, 1000):
             "hf_cosine(base_lr=0.0003, num_warmup_steps=100, "
             "num_training_steps=1000)",
-        O.get_linear_schedule_with_warmup(opt, 10, 500):
+        HF.get_linear_schedule_with_warmup(opt, 10, 500):
             "hf_linear(base_lr=0.0003, num_warmup_steps=10, "
             "num_training_steps=500)",
-        O.get_constant_schedule(opt): "constant(base_lr=0.0003)",
-        O.get_wsd_schedule(opt, 5, 20, num_training_steps=100):
+        HF.get_constant_schedule(opt): "constant(base_lr=0.0003)",
+        HF.get_wsd_schedule(opt, 5, 20, num_training_steps=100):
             "hf_warmup_stable_decay(base_lr=0.0003, num_warmup_steps=5, "
             "num_decay_steps=20, num_stable_steps=75)",
     }
@@ -289,14 +293,14 @@ def test_converted_specs_read_like_the_transformers_call():
         sched = ust.from_native(native)
         assert sched.to_spec() == spec
         assert us.parse(spec) == sched
-    assert ust.from_native(O.get_cosine_schedule_with_warmup(
+    assert ust.from_native(HF.get_cosine_schedule_with_warmup(
         opt, 100, 1000)).expanded == us.CosineScheduler(
             1000, 3e-4, warmup_steps=100, periodic=True)
 
 
 def test_a_stepped_scheduler_converts_to_the_whole_schedule():
-    fresh = ust.from_native(O.get_linear_schedule_with_warmup(_opt(), 3, 9))
-    sched, _, _ = _run(lambda o: O.get_linear_schedule_with_warmup(o, 3, 9),
+    fresh = ust.from_native(HF.get_linear_schedule_with_warmup(_opt(), 3, 9))
+    sched, _, _ = _run(lambda o: HF.get_linear_schedule_with_warmup(o, 3, 9),
                        5, lr=3e-4)
     assert ust.from_native(sched) == fresh
 
@@ -304,7 +308,7 @@ def test_a_stepped_scheduler_converts_to_the_whole_schedule():
 def test_polynomial_groups_away_from_the_default_rate():
     # transformers scales lr_end by the optimizer's default rate (lr_init):
     # a group at another rate ends at lr_end * its rate / lr_init
-    make = functools.partial(O.get_polynomial_decay_schedule_with_warmup,
+    make = functools.partial(HF.get_polynomial_decay_schedule_with_warmup,
                              num_warmup_steps=4, num_training_steps=30,
                              lr_end=0.01, power=1.5)
     sched, rates, _ = _run(make, 50, lr=0.1, group_lrs=[0.4])
@@ -329,21 +333,21 @@ def _get_linear_schedule_with_warmup_lr_lambda(step, *, num_warmup_steps,
                        num_warmup_steps=2, num_training_steps=9),
      r"functools.partial\(.*test_torch_hf._get_linear_schedule_with_warmup"
      r"_lr_lambda, .*\) is code-defined"),
-    (functools.partial(O._get_linear_schedule_with_warmup_lr_lambda, 2,
+    (functools.partial(HF._get_linear_schedule_with_warmup_lr_lambda, 2,
                        num_training_steps=9),
      r"has positional arguments \(2,\)"),
-    (functools.partial(O._get_linear_schedule_with_warmup_lr_lambda,
+    (functools.partial(HF._get_linear_schedule_with_warmup_lr_lambda,
                        num_warmup_steps=2, num_training_steps=9, extra=1),
      r"_get_linear_schedule_with_warmup_lr_lambda.*cannot be converted:"
      r".*extra"),
-    (functools.partial(O._get_linear_schedule_with_warmup_lr_lambda,
+    (functools.partial(HF._get_linear_schedule_with_warmup_lr_lambda,
                        num_warmup_steps=2),
      r"cannot be converted:.*num_training_steps"),
-    (functools.partial(O._get_cosine_schedule_with_warmup_lr_lambda,
+    (functools.partial(HF._get_cosine_schedule_with_warmup_lr_lambda,
                        num_warmup_steps=2, num_training_steps=9,
                        num_cycles=-1.0),
      r"cannot be converted: num_cycles must be >= 0, got -1.0"),
-    (functools.partial(O._get_inverse_sqrt_schedule_lr_lambda,
+    (functools.partial(HF._get_inverse_sqrt_schedule_lr_lambda,
                        num_warmup_steps=2, timescale=2.5),
      r"cannot be converted: timescale must be an integer, got 2.5"),
 ])
@@ -359,9 +363,9 @@ def test_code_that_is_not_transformers_schedule_is_refused(lr_lambda,
 
 def test_groups_must_share_the_lambda_and_the_rate():
     opt = _opt(groups=2)
-    lam = functools.partial(O._get_linear_schedule_with_warmup_lr_lambda,
+    lam = functools.partial(HF._get_linear_schedule_with_warmup_lr_lambda,
                             num_warmup_steps=2, num_training_steps=9)
-    other = functools.partial(O._get_linear_schedule_with_warmup_lr_lambda,
+    other = functools.partial(HF._get_linear_schedule_with_warmup_lr_lambda,
                               num_warmup_steps=3, num_training_steps=9)
     with pytest.raises(ValueError, match="different lr_lambdas"):
         ust.from_native(torch.optim.lr_scheduler.LambdaLR(opt, [lam,
@@ -370,19 +374,19 @@ def test_groups_must_share_the_lambda_and_the_rate():
                             "lr": rate} for rate in (0.1, 0.3)], lr=0.1)
     with pytest.raises(ValueError, match=r"different base_lrs \[0.1, 0.3\]"
                        r".*multipliers=\[1.0, 2.99"):
-        ust.from_native(O.get_linear_schedule_with_warmup(opt, 2, 9))
+        ust.from_native(HF.get_linear_schedule_with_warmup(opt, 2, 9))
 
 
 def test_schedulers_that_are_not_schedules_are_refused():
     opt = _opt()
     with pytest.raises(TypeError, match="ReduceLROnPlateau.*"
                        "unisched.ReduceOnPlateau"):
-        us.from_native(O.get_scheduler("reduce_lr_on_plateau", opt))
+        us.from_native(HF.get_scheduler("reduce_lr_on_plateau", opt))
     with pytest.raises(TypeError, match="GreedyLR"):
-        us.from_native(O.get_scheduler("greedy", opt))
+        us.from_native(HF.get_scheduler("greedy", opt))
     # a LambdaLR subclass that reads the rate from Adafactor's state
     with pytest.raises(TypeError, match="subclasses.*AdafactorSchedule"):
-        us.from_native(O.AdafactorSchedule(opt))
+        us.from_native(HF.AdafactorSchedule(opt))
 
 
 # -- the periodic cosine, for PyTorch too ------------------------------------

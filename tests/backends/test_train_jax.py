@@ -9,6 +9,8 @@ same weights and batch), per layer group; optax's own schedules; PyTorch's
 meaning of Adam / AdamW weight decay; the refusals."""
 from __future__ import annotations
 
+from itertools import islice
+
 import jax
 import numpy as np
 import optax
@@ -36,7 +38,7 @@ def applied_rates(trainer, data, updates):
         p, trainer.model.module.apply, x, y)[0]))
     out = []
     batches = trainer.batches(data.x_train, data.y_train, BATCH, seed=0)
-    for _, (x, y) in zip(range(updates), batches):
+    for x, y in islice(batches, updates):
         before = jax.device_get(trainer.model.params)
         g = jax.device_get(grad(trainer.model.params, x, y))
         trainer.train_batch(x, y)

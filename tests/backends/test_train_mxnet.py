@@ -59,7 +59,7 @@ class Probe(tm.MXNetTrainer):
         before = [p.data().asnumpy().astype(np.float64) for p in self.probes]
         out = super().train_batch(x, y)
         rates = []
-        for p, w in zip(self.probes, before):
+        for p, w in zip(self.probes, before, strict=True):
             step = w - p.data().asnumpy()
             grad = p.grad().asnumpy().astype(np.float64) / len(y)
             rates.append(float(np.sum(step * grad) / np.sum(grad * grad)))
@@ -339,7 +339,7 @@ def test_adamw_is_decoupled_adam():
     got = _adam_steps("adamw", grads, rates, wd, w0)
     # Reference, float64: decay on the old weight, outside m and v.
     w, m, v, want = w0.copy(), np.zeros(5), np.zeros(5), []
-    for t, (g, lr) in enumerate(zip(grads, rates), start=1):
+    for t, (g, lr) in enumerate(zip(grads, rates, strict=True), start=1):
         m = 0.9 * m + 0.1 * g
         v = 0.999 * v + 0.001 * g * g
         c = math.sqrt(1 - 0.999 ** t) / (1 - 0.9 ** t)

@@ -53,7 +53,7 @@ def expected(name: str, metrics=None) -> tuple[list[float], list]:
     spec, _ = SCHEDULES[name]
     sched = us.parse(spec)
     if metrics is None:
-        metrics = [sum(m) / len(m) for m in zip(*PLATEAU_METRICS)]
+        metrics = [sum(m) / len(m) for m in zip(*PLATEAU_METRICS, strict=True)]
     rates = []
     for k in range(UPDATES):
         rates.append(sched(k))
@@ -81,7 +81,7 @@ def assert_plateau_cut_once(ranks) -> None:
 
 def assert_identical_replicas(ranks) -> None:
     """Every rank's weights equal after every update (and they moved)."""
-    for updates in zip(*ranks):
+    for updates in zip(*ranks, strict=True):
         assert all(u["weights"] == updates[0]["weights"] for u in updates)
     assert ranks[0][0]["weights"] != ranks[0][-1]["weights"]
 

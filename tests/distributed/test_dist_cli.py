@@ -47,7 +47,7 @@ def test_workers_match_a_single_process(framework, tmp_path, capsys):
     assert dist["updates"]["momentum"] == one["updates"]["momentum"]
     assert np.allclose(dist["updates"]["loss"], one["updates"]["loss"],
                        rtol=0, atol=LOSS_ATOL)
-    for d, o in zip(dist["epochs"], one["epochs"]):
+    for d, o in zip(dist["epochs"], one["epochs"], strict=True):
         assert abs(d["train_loss"] - o["train_loss"]) <= LOSS_ATOL
         assert d["train_acc"] == o["train_acc"]
         assert d["test_acc"] == o["test_acc"]

@@ -86,7 +86,7 @@ class Run:
 
     def weights(self):
         per = zip(*[self.strategy.experimental_local_results(v.value)
-                    for v in self.model.trainable_variables])
+                    for v in self.model.trainable_variables], strict=True)
         return [[x for t in replica for x in t.numpy().ravel().tolist()]
                 for replica in per]
 
@@ -98,7 +98,7 @@ class Run:
         if self.records is None:
             self.records = [[] for _ in self._used]
         for replica, (used, w) in enumerate(zip(self._used,
-                                                self.weights())):
+                                                self.weights(), strict=True)):
             self.records[replica].append({"k": self._k, "lr": used[0],
                                           "momentum": used[1],
                                           "weights": w})
@@ -175,7 +175,8 @@ class Run:
                 with tf.GradientTape() as tape:
                     loss = tf.reduce_mean((model(xb) - yb) ** 2) / replicas
                 grads = tape.gradient(loss, model.trainable_variables)
-                opt.apply_gradients(zip(grads, model.trainable_variables))
+                opt.apply_gradients(zip(grads, model.trainable_variables,
+                                        strict=True))
             self.strategy.run(replica, args=(xb, yb))
         for k in range(start, UPDATES):
             self.begin(k)

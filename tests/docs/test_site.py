@@ -243,7 +243,7 @@ def _assert_shows(driver, groups, framework: str) -> None:
     """Every group shows ``framework``'s tab, holding exactly the cells
     that framework runs (judged by each cell's first line)."""
     assert _active_labels(driver) == [LABELS[framework]] * len(groups)
-    for group, code in zip(groups, _visible_code(driver)):
+    for group, code in zip(groups, _visible_code(driver), strict=True):
         for cell in group:
             first_line = cell.code.strip().splitlines()[0]
             assert (first_line in code) == (framework in cell.tabs), (

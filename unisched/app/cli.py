@@ -54,7 +54,8 @@ def cmd_values(args: argparse.Namespace) -> int:
         steps = np.arange(start, min(start + VALUES_CHUNK, args.steps))
         columns = [s.values(steps).tolist() for _, s in scheds]
         writer.writerows([int(k), *map(repr, row)]
-                         for k, *row in zip(steps.tolist(), *columns))
+                         for k, *row in zip(steps.tolist(), *columns,
+                                            strict=True))
     return 0
 
 

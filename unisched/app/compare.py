@@ -11,6 +11,7 @@ import importlib
 import json
 import os
 from collections.abc import Sequence
+from itertools import cycle
 from typing import Any
 
 import numpy as np
@@ -99,8 +100,8 @@ def plot_runs(runs: dict[str, Recorder], path: str,
 
     from ..plot import save_figure
     fig, axes = plt.subplots(1, 3, figsize=(14, 3.8))
-    styles = ["-", "--", ":"]
-    for (name, rec), style in zip(runs.items(), styles * 3):
+    # a style per run, repeating after three (a run is never left out)
+    for (name, rec), style in zip(runs.items(), cycle(["-", "--", ":"])):
         axes[0].plot(rec.steps, rec.lrs, style, label=name)
         axes[1].plot(rec.steps, rec.losses, style, alpha=0.5,
                      label=f"{name} (update)")

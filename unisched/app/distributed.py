@@ -184,7 +184,8 @@ def run_processes(procs: Sequence[tuple[Sequence[str], Mapping[str, str]]],
         deadline = time.monotonic() + timeout
         while True:
             codes = [p.poll() for p, _ in running]
-            failed = [(p, log) for (p, log), c in zip(running, codes)
+            failed = [(p, log)
+                      for (p, log), c in zip(running, codes, strict=True)
                       if c not in (None, 0)]
             if failed:
                 proc, log = failed[0]

@@ -165,7 +165,7 @@ class Recorder:
         ``start``-th recorded on (None: not recorded)."""
         return ((s, list(r), m, v) for s, r, m, v in zip(
             self._steps[start:], self._lrs[start:], self._moms[start:],
-            self._losses[start:]))
+            self._losses[start:], strict=True))
 
     def summary_line(self, epoch: int | None = None) -> str:
         """The chapter's progress line for ``epoch`` (default: the last

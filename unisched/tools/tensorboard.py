@@ -109,7 +109,7 @@ class TensorBoardWriter:
                                             for i in range(groups)]
         for step, rates, momentum, loss in recorder.iter_updates(
                 self.updates_written):
-            values = list(zip(names, rates))
+            values = list(zip(names, rates, strict=True))
             values += [(tag, v) for tag, v in (("momentum", momentum),
                                                ("loss", loss))
                        if v is not None]
