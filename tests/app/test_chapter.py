@@ -226,7 +226,7 @@ def test_every_cell_of_the_chapter_runs(framework):
     results = run.results
     assert list(results) == POLICIES
     steps = np.arange(UPDATES)
-    for name, rec in results.items():
+    for rec in results.values():
         assert len(rec.epochs) == 1 and list(rec.steps) == list(steps)
     for name, lr in FIRST_EPOCH_LR.items():
         np.testing.assert_allclose(results[name].lrs, [lr] * UPDATES,

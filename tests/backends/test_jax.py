@@ -115,15 +115,16 @@ def test_multipliers_scale_adams_final_update_per_leaf(multipliers,
     state, ref = ad.init(params), own.init(params)
     own_update = jax.jit(own.update)  # as ad.update: the same XLA fusion
     for k in range(5):
-        grads = jax.tree_util.tree_map(lambda p: p * (k + 1) - 0.1, params)
+        grads = jax.tree_util.tree_map(lambda p, c=k + 1: p * c - 0.1,
+                                       params)
         got, state = ad.update(grads, state, params)
         want, ref = own_update(grads, ref, params)
         for key, factor in factors.items():
             # within 2 float32 ulps: XLA fuses the scaling into Adam's
             # arithmetic differently from optax's own chain
             jax.tree_util.tree_map(
-                lambda g, w: np.testing.assert_allclose(
-                    g, w * factor, rtol=2.5e-7), got[key], want[key])
+                lambda g, w, f=factor: np.testing.assert_allclose(
+                    g, w * f, rtol=2.5e-7), got[key], want[key])
 
 
 def test_orbax_round_trip_continues_bitwise(tmp_path):

@@ -211,7 +211,7 @@ def test_momentum_in_epoch_units():
     trainer = _trainer([p], momentum=0.9)
     usm.bind(sched, trainer, unit="epoch", steps_per_epoch=spe)
     seen = []
-    for k in range(60):
+    for _ in range(60):
         _step(trainer, [p])
         seen.append(trainer.optimizer.momentum)
     assert seen == [sched.momentum(k // spe) for k in range(60)]
@@ -702,7 +702,7 @@ def test_unbound_adapter_schedules_the_rate_only():
     assert _applied(trainer, [p], 1)[0, 0] == _f32(0.1)
     assert trainer.optimizer.momentum == 0.5
     with pytest.raises(RuntimeError, match="not bound"):
-        plain.updates_done
+        _ = plain.updates_done
     adapter = usm.bind(sched, trainer)
     _step(trainer, [p])
     assert trainer.optimizer.momentum == sched.momentum(0)

@@ -319,9 +319,9 @@ def test_momentum_cycle_can_be_turned_off():
     sched = MOMENTUM_SCHEDULES[0]
     quiet = us.OneCycleScheduler(0.5, 60, pct_start=0.3,
                                  cycle_momentum=False)
-    for sched, options in ((sched, {"momentum": False}), (quiet, {})):
+    for off, options in ((sched, {"momentum": False}), (quiet, {})):
         opt, _ = _sgd(momentum=0.3)
-        sch = ust.bind(sched, opt, **options)
+        sch = ust.bind(off, opt, **options)
         sch.step(10)
         assert opt.param_groups[0]["momentum"] == 0.3
         assert sch.hparams == {}
@@ -664,27 +664,27 @@ def _native_cases():
         base = _lr(rng)
         mode = ["triangular", "triangular2", "exp_range"][seed % 3]
         up, down = (int(v) for v in rng.integers(2, 20, 2))
+        # drawn in the order the cases were always drawn (same cases)
+        ratio, top = float(rng.uniform(1.5, 10)), float(rng.uniform(0.9, 0.99))
         cases.append((f"CyclicLR-{mode}-{seed}",
                       lambda o, b=base, u=up, d=down if seed % 2 else None,
-                      m=mode, r=float(rng.uniform(1.5, 10)),
-                      mm=float(rng.uniform(0.9, 0.99)):
+                      m=mode, r=ratio, mm=top:
                       L.CyclicLR(o, base_lr=b, max_lr=b * r, step_size_up=u,
                                  step_size_down=d, mode=m, gamma=0.98,
                                  max_momentum=mm),
                       90, {}))
         steps = int(rng.integers(60, 120))
+        pct, div = float(rng.uniform(0.1, 0.45)), float(rng.uniform(5, 50))
         cases.append((f"OneCycleLR-{seed}",
-                      lambda o, b=base, n=steps, p=float(rng.uniform(
-                          0.1, 0.45)), three=bool(seed % 2),
-                      a=["cos", "linear"][seed // 2],
-                      div=float(rng.uniform(5, 50)):
+                      lambda o, b=base, n=steps, p=pct, three=bool(seed % 2),
+                      a=["cos", "linear"][seed // 2], div=div:
                       L.OneCycleLR(o, max_lr=b, total_steps=n, pct_start=p,
                                    anneal_strategy=a, three_phase=three,
                                    div_factor=div, base_momentum=0.8),
                       steps, {}))
+        t_0, t_mult = int(rng.integers(2, 15)), int(rng.integers(1, 4))
         cases.append((f"CosineAnnealingWarmRestarts-{seed}",
-                      lambda o, t=int(rng.integers(2, 15)),
-                      m=int(rng.integers(1, 4)), e=eta:
+                      lambda o, t=t_0, m=t_mult, e=eta:
                       L.CosineAnnealingWarmRestarts(o, T_0=t, T_mult=m,
                                                     eta_min=e), 100, {}))
     return cases

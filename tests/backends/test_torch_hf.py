@@ -203,8 +203,8 @@ def test_every_function_equals_the_real_lambda_lr(name):
     function = FUNCTIONS[name][0]
     for base, kwargs in _draws(name):
         updates = _updates(kwargs)
-        sched, rates, _ = _run(lambda o: function(o, **kwargs), updates,
-                               lr=base)
+        sched, rates, _ = _run(functools.partial(function, **kwargs),
+                               updates, lr=base)
         want = rates[:, 0]
         phase = _phase(name, kwargs, updates)
         steps = np.arange(updates)

@@ -227,7 +227,7 @@ class Trainer(abc.ABC):
         return iterate_batches(x, y, batch_size, shuffle=shuffle,
                                seed=seed, epoch=epoch)
 
-    def begin_epoch(self, epoch: int) -> None:
+    def begin_epoch(self, epoch: int) -> None:  # noqa: B027 (optional)
         """Called before the first update of each epoch."""
 
     def end_epoch(self, train_loss: float) -> None:
