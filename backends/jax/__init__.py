@@ -23,10 +23,16 @@ Importing this package imports jax, optax, orbax and flax; ``unisched`` itself
 never does.
 """
 from . import _xla  # noqa: F401  (before any JAX computation)
-from .adapter import STATE_FORMAT, Adapter, bind, leaf_names
+from .adapter import STATE_FORMAT, Adapter, bind
 from .lenet import JaxTrainer, fit_one_cycle, lr_find, train_lenet
 from .native import from_native, restore, save
-from .ops import JaxOps, OptaxSchedule, PlateauSchedule, optax_schedule
+from .ops import (
+    JaxOps,
+    OptaxSchedule,
+    PlateauSchedule,
+    leaf_names,
+    optax_schedule,
+)
 
 __all__ = ["Adapter", "bind", "from_native", "save", "restore",
            "JaxOps", "OptaxSchedule", "PlateauSchedule", "optax_schedule",

@@ -27,8 +27,8 @@ Importing this module imports jax, optax and flax.
 from __future__ import annotations
 
 import functools
-from collections.abc import Mapping
-from typing import Any
+from collections.abc import Callable, Mapping
+from typing import Any, cast
 
 import jax
 import jax.numpy as jnp
@@ -75,7 +75,8 @@ _MODULE = LeNet()
 
 @jax.jit
 def _logits(params: Any, x: Any) -> jax.Array:
-    return _MODULE.apply({"params": params}, x)
+    # without mutable=, apply returns the output alone
+    return cast(jax.Array, _MODULE.apply({"params": params}, x))
 
 
 @jax.jit
@@ -173,7 +174,8 @@ def adamw(learning_rate: Any, b1: Any = 0.9, b2: Any = 0.999,
                        weight_decay=weight_decay)
 
 
-OPTIMIZERS = {"sgd": sgd, "adam": adam, "adamw": adamw}
+OPTIMIZERS: dict[str, Callable[..., Any]] = {"sgd": sgd, "adam": adam,
+                                             "adamw": adamw}
 _GROUP_PATTERNS = tuple(f"({'|'.join(layers)})/.*"
                         for layers in LENET_LAYER_GROUPS)
 
@@ -334,7 +336,7 @@ class JaxTrainer(Trainer):
 
     def end_epoch(self, train_loss: float) -> None:
         super().end_epoch(train_loss)
-        if self.adapter is not None and self.schedule.stateful:
+        if self.schedule is not None and self.schedule.stateful:
             self._take(self.adapter.state)   # the plateau's new scale
             self._refresh()
 

@@ -21,6 +21,7 @@ import keras
 
 from unisched import _validate as check
 from unisched.base import Schedule
+from unisched.plateau import ReduceOnPlateau
 
 from .._contract import (
     MISMATCH_POLICIES,
@@ -108,7 +109,7 @@ class KerasAdapter(Attributes):
         self._optimizer = optimizer
         self._model = model
         self._bound = True
-        self._saved_factors = None
+        self._saved_factors: list[float] | None = None
         self._own_lr = optimizer._learning_rate
         self._own = {name: getattr(optimizer, name)
                      for name in set(spellings(optimizer).values())}
@@ -223,15 +224,16 @@ class KerasAdapter(Attributes):
         binding = reconcile(self.binding, ckpt, self.on_mismatch)
         plan = None if binding is self.binding \
             else _Plan(self._optimizer, binding, self._start)
-        if ckpt.schedule_state is not None and binding.schedule.stateful:
-            binding.schedule.check_state(ckpt.schedule_state)
+        sched = binding.schedule
+        if ckpt.schedule_state is not None and \
+                isinstance(sched, ReduceOnPlateau):
+            sched.check_state(ckpt.schedule_state)
         acc = self._optimizer.gradient_accumulation_steps or 1
         if plan is not None:
             self._restore_own()
             self._install(plan)
         restore_plateau(binding, ckpt)
-        if self._lr._scale is not None:
-            self._lr._scale.assign(binding.schedule.scale)
+        self._lr._sync_scale()
         # The position is the optimizer's own step count (Adam's bias
         # correction reads it too), counted from 0.
         self._optimizer._iterations.assign(ckpt.updates_done * acc)
@@ -286,8 +288,7 @@ def _rebind(optimizer: Any, saved: Any) -> KerasAdapter:
     # The optimizer's step count comes back with its variables.
     adapter._start.assign(start)
     restore_plateau(ckpt.binding, ckpt)
-    if adapter._lr._scale is not None:
-        adapter._lr._scale.assign(ckpt.binding.schedule.scale)
+    adapter._lr._sync_scale()
     return adapter
 
 

@@ -73,7 +73,7 @@ def _strategy(strategy: Any) -> tf.distribute.Strategy:
 def is_chief(strategy: Any = None) -> bool:
     """Whether this process writes checkpoints: always under one-process
     strategies, the chief (or worker 0) under ``MultiWorkerMirrored``."""
-    resolver = getattr(_strategy(strategy), "cluster_resolver", None)
+    resolver: Any = getattr(_strategy(strategy), "cluster_resolver", None)
     kind = getattr(resolver, "task_type", None)
     return kind in (None, "chief") or (
         kind == "worker" and resolver.task_id == 0 and

@@ -6,7 +6,7 @@ binding in its config).
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import keras
 
@@ -51,6 +51,12 @@ class ScheduledHyperparameter(float):
 
     :func:`bind` creates them (``hparams=``, or a momentum cycle).
     """
+
+    optimizer: Any
+    name: str
+    schedule: Schedule
+    every: int
+    start: Any
 
     def __new__(cls, optimizer: Any, name: str, schedule: Schedule | str,
                 every: int = 1, start: Any = None
@@ -192,7 +198,15 @@ def _has_velocity(optimizer: Any) -> bool:
 
 # -- the class of a bound optimizer -------------------------------------------
 
-class _Bound:
+if TYPE_CHECKING:
+    # bound_class mixes _Bound into a Keras optimizer class, which Keras
+    # ships no types for: to mypy the host, and so the base, is Any
+    from keras.optimizers import Optimizer as _Host
+else:
+    _Host = object
+
+
+class _Bound(_Host):
     """What a bound optimizer adds to its class: multipliers in the
     update and in weight decay, the adapter's variables, the binding in
     its config."""

@@ -252,7 +252,7 @@ class KerasTrainer(Trainer):
 
     def __init__(self, sched: Any, *, jit_compile: bool = False,
                  **options: Any) -> None:
-        self.callback = None
+        self.callback: Any = None
         self.jit_compile = bool(jit_compile)
         super().__init__(sched, **options)
         self.loss_fn = keras.losses.SparseCategoricalCrossentropy(

@@ -172,17 +172,20 @@ class LearningRateSchedule(keras.optimizers.schedules.LearningRateSchedule):
         self.schedule = _schedule(schedule, "schedule")
         self.every = check.integer("every", every, 1)
         self.start = start
-        self._scale = None
+        # a ReduceOnPlateau's scale, in a variable the graph reads
+        self._plateau: ReduceOnPlateau | None = None
+        self._scale: Any = None
         if isinstance(self.schedule, ReduceOnPlateau):
+            self._plateau = self.schedule
             self._scale = keras.Variable(
                 self.schedule.scale, dtype=DTYPE, trainable=False,
                 name="plateau_scale")
 
     def _formula(self, scale: Any) -> Callable:
-        sched = self.schedule
-        if self._scale is None:
-            return sched._eval
-        return lambda t, o: sched.eval_scaled(t, o, scale)
+        plateau = self._plateau
+        if plateau is None:
+            return self.schedule._eval
+        return lambda t, o: plateau.eval_scaled(t, o, scale)
 
     def __call__(self, step: Any) -> Any:
         now = eager_index(step, self.every, self.start)
@@ -199,26 +202,35 @@ class LearningRateSchedule(keras.optimizers.schedules.LearningRateSchedule):
     def observe(self, metric: float, step: int = 0) -> bool:
         """Feed ``metric`` to the wrapped ReduceOnPlateau and update the
         variable the graph reads; returns True if the rate was cut."""
-        if self._scale is None:
+        if self._plateau is None:
             raise TypeError(f"observe() needs a ReduceOnPlateau schedule, "
                             f"this one is {self.schedule!r}")
-        cut = self.schedule.observe(metric, step)
-        self._scale.assign(self.schedule.scale)
+        cut = self._plateau.observe(metric, step)
+        self._sync_scale()
         return cut
+
+    def _sync_scale(self) -> None:
+        """The plateau's scale into the variable the graph reads (after
+        an observe, or a restored state)."""
+        if self._plateau is not None:
+            self._scale.assign(self._plateau.scale)
 
     # -- serialization ------------------------------------------------------
     def get_config(self) -> dict[str, Any]:
-        config = {"schedule": self.schedule.to_config()}
+        config: dict[str, Any] = {"schedule": self.schedule.to_config()}
         if self.every != 1:
             config["every"] = self.every
-        if self.schedule.stateful:
-            config["state"] = self.schedule.state_dict()
+        if self._plateau is not None:
+            config["state"] = self._plateau.state_dict()
         return config
 
     @classmethod
     def from_config(cls, config: dict[str, Any]) -> LearningRateSchedule:
         sched = unisched.from_config(config["schedule"])
         if "state" in config:
+            if not isinstance(sched, ReduceOnPlateau):
+                raise ValueError(f"config has a 'state' but its schedule "
+                                 f"{sched.to_spec()} keeps none")
             sched.load_state_dict(config["state"])
         return cls(sched, config.get("every", 1))
 

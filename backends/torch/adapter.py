@@ -22,6 +22,7 @@ import weakref
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from torch import Tensor
 from torch.optim import Optimizer
 from torch.optim import lr_scheduler as _tl
 
@@ -137,8 +138,7 @@ class LRScheduler(contract.Attributes, _tl.LRScheduler):
                     "groups then hold 'param_names'), or give a list")
             return contract.resolve_multipliers(
                 multipliers, [list(g["param_names"]) for g in groups])
-        return contract.resolve_multipliers(multipliers,
-                                            [()] * len(groups))
+        return contract.resolve_multipliers(multipliers, [()] * len(groups))
 
     def _use(self, binding: contract.Binding, factors: Any) -> None:
         """Drive ``binding`` with per-group ``factors``; precompute what
@@ -159,10 +159,10 @@ class LRScheduler(contract.Attributes, _tl.LRScheduler):
         self.last_epoch = self._init_last_epoch
         self.step()
 
-    def get_lr(self) -> list[float]:
+    def get_lr(self) -> list[float | Tensor]:  # torch's type; floats
         """The rates for the current position: ``multipliers[i] *
         sched(j)``; pure, safe to call at any time."""
-        return self._values()[0]
+        return list(self._values()[0])
 
     _get_closed_form_lr = get_lr
 
@@ -186,7 +186,7 @@ class LRScheduler(contract.Attributes, _tl.LRScheduler):
                 group["lr"] = value
             else:
                 write(group, "lr", None, value)
-        self._last_lr = last
+        self._last_lr = list(last)  # torch's type: list[float | Tensor]
         for (key, index), value in zip(self._plan, hps, strict=True):
             for group in groups:
                 write(group, key, index, value)
@@ -213,8 +213,7 @@ class LRScheduler(contract.Attributes, _tl.LRScheduler):
             # An explicit position cannot skip sched(0) by accident.
             self._warn_call_order()
         self._step_count += 1
-        self.last_epoch = self.last_epoch + 1 if epoch is None \
-            else int(epoch)
+        self.last_epoch = self.last_epoch + 1 if epoch is None else int(epoch)
         self._apply()
 
     def _warn_call_order(self) -> None:
@@ -238,8 +237,7 @@ class LRScheduler(contract.Attributes, _tl.LRScheduler):
         the rate for the current position at once; True if it was cut."""
         plateau = contract.plateau(self.schedule, "this LRScheduler")
         value = contract.metric_value(metric)
-        cut = plateau.observe(value,
-                              step=self._binding.index(self.last_epoch))
+        cut = plateau.observe(value, step=self._binding.index(self.last_epoch))
         if self.bound:
             self._apply()
         return cut

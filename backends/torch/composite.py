@@ -37,6 +37,7 @@ the child's index and class, and the reason.
 """
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Callable
 from itertools import pairwise
@@ -186,7 +187,7 @@ def _sequential(obj: Any, convert: Convert, lead: int = 0,
                 f"scheduler does not implement (NotImplementedError); only "
                 f"schedulers[0] may be a composite")
         # restarted from its closed form: its own base rate
-        pieces.append(_guard(obj, i, child, lambda c=child: convert(c)))
+        pieces.append(_guard(obj, i, child, functools.partial(convert, child)))
         boundaries.append(ms[i - 1] - lead)
     if len(pieces) == 1:
         return pieces[0]
@@ -219,7 +220,7 @@ def _leaves(obj: Any, convert: Convert) -> list[tuple[Any, int, Any]]:
         if kind not in _MULTIPLICATIVE:
             if kind not in _NOT_CHAINABLE:
                 # what from_native refuses on its own, it says why
-                _guard(obj, i, child, lambda c=child: convert(c))
+                _guard(obj, i, child, functools.partial(convert, child))
             names = ", ".join(k.__name__ for k in _MULTIPLICATIVE)
             raise ValueError(f"{_where(obj, i, child)} cannot be chained "
                              f"in closed form: "
@@ -238,7 +239,7 @@ def _chained(obj: Any, convert: Convert, start: float | None = None
     leaves = _leaves(obj, convert)
     pieces = []
     for owner, i, child in leaves:
-        piece = _guard(owner, i, child, lambda c=child: convert(c))
+        piece = _guard(owner, i, child, functools.partial(convert, child))
         if start is not None:
             piece = _stepped(owner, i, child, piece)
         pieces.append(piece)

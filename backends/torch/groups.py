@@ -19,7 +19,7 @@ def spellings(optimizer: Optimizer) -> dict[str, str]:
     groups have (``betas`` is offered as ``beta1`` / ``beta2``)."""
     names = None
     for group in optimizer.param_groups:
-        here = set()
+        here: set[str] = set()
         for key, value in group.items():
             if key in _NOT_HPARAMS or isinstance(value, bool):
                 continue

@@ -41,7 +41,7 @@ import sys
 from collections.abc import Callable
 from typing import Any
 
-from unisched import presets
+from unisched import hf as named
 from unisched.base import Schedule
 from unisched.schedules import ConstantScheduler
 
@@ -55,15 +55,15 @@ def _polynomial(base: float, kw: dict[str, Any]) -> Schedule:
     lr_init = kw.pop("lr_init")
     if base != lr_init and "lr_end" in kw:
         kw["lr_end"] = base * kw["lr_end"] / lr_init
-    return presets.HFPolynomial(base, **kw)
+    return named.HFPolynomial(base, **kw)
 
 
 def _cosine(base: float, kw: dict[str, Any]) -> Schedule:
     # one function serves get_cosine_schedule_with_warmup (no
     # min_lr_rate) and get_cosine_with_min_lr_schedule_with_warmup
     if "min_lr_rate" in kw:
-        return presets.HFCosineWithMinLR(base, **kw)
-    return presets.HFCosine(base, **kw)
+        return named.HFCosineWithMinLR(base, **kw)
+    return named.HFCosine(base, **kw)
 
 
 def _preset(cls: type) -> Callable[[float, dict[str, Any]], Schedule]:
@@ -74,16 +74,16 @@ def _preset(cls: type) -> Callable[[float, dict[str, Any]], Schedule]:
 CONVERTERS: dict[str, Callable[[float, dict[str, Any]], Schedule]] = {
     "_get_constant_lambda": lambda base, kw: ConstantScheduler(base, **kw),
     "_get_constant_schedule_with_warmup_lr_lambda":
-        _preset(presets.HFConstantWithWarmup),
-    "_get_linear_schedule_with_warmup_lr_lambda": _preset(presets.HFLinear),
+        _preset(named.HFConstantWithWarmup),
+    "_get_linear_schedule_with_warmup_lr_lambda": _preset(named.HFLinear),
     "_get_cosine_schedule_with_warmup_lr_lambda": _cosine,
     "_get_cosine_with_hard_restarts_schedule_with_warmup_lr_lambda":
-        _preset(presets.HFCosineWithRestarts),
+        _preset(named.HFCosineWithRestarts),
     "_get_polynomial_decay_schedule_with_warmup_lr_lambda": _polynomial,
-    "_get_inverse_sqrt_schedule_lr_lambda": _preset(presets.HFInverseSqrt),
+    "_get_inverse_sqrt_schedule_lr_lambda": _preset(named.HFInverseSqrt),
     "_get_cosine_with_min_lr_schedule_with_warmup_lr_rate_lambda":
-        _preset(presets.HFCosineWarmupWithMinLR),
-    "_get_wsd_scheduler_lambda": _preset(presets.HFWarmupStableDecay),
+        _preset(named.HFCosineWarmupWithMinLR),
+    "_get_wsd_scheduler_lambda": _preset(named.HFWarmupStableDecay),
 }
 
 
@@ -103,7 +103,7 @@ def _identify(lr_lambda: Any) -> tuple[str, dict[str, Any]]:
     if isinstance(lr_lambda, functools.partial):
         func, args = lr_lambda.func, lr_lambda.args
         keywords = dict(lr_lambda.keywords)
-    name = getattr(func, "__name__", None)
+    name = getattr(func, "__name__", "")
     module = sys.modules.get(MODULE)
     known = (name in CONVERTERS and module is not None
              and getattr(module, name, None) is func)

@@ -48,7 +48,8 @@ _ALIGN = 64  # bytes: the alignment of PyTorch's CPU allocations
 
 def _layers() -> OrderedDict[str, nn.Module]:
     """The named layers; parameter names are ``"<layer>.weight|bias"``."""
-    f32 = {"dtype": torch.float32}  # canonical dtype, whatever the default
+    # canonical dtype, whatever the default
+    f32: dict[str, Any] = {"dtype": torch.float32}
     return OrderedDict([
         ("conv1", nn.Conv2d(1, 6, kernel_size=5, padding=2, **f32)),
         ("relu1", nn.ReLU()),
@@ -195,12 +196,15 @@ class TorchTrainer(Trainer):
         # Channels-last weights: oneDNN's (and cuDNN's) preferred layout
         # for convolutions, ~15-20% faster per update here on the CPU
         # than NCHW; the values, names and results are the same.  A
-        # model the caller passes in is used as it is.
-        return build_lenet(params, seed=seed, device=self.device).to(
+        # model the caller passes in is used as it is.  (Module.to's typed
+        # overloads omit memory_format, which torch documents and accepts.)
+        model = build_lenet(params, seed=seed, device=self.device)
+        return model.to(  # type: ignore[call-overload]
             memory_format=torch.channels_last)
 
     def _make_optimizer(self) -> torch.optim.Optimizer:
         model = self.model
+        groups: list[dict[str, Any]]
         if self.multipliers is None:
             groups = [{"params": list(model.parameters())}]
         else:
@@ -214,8 +218,8 @@ class TorchTrainer(Trainer):
         for group, rate in zip(groups, self.base_lrs[-len(groups):],
                                strict=True):
             group["lr"] = rate
-        options = {"lr": self.base_lrs[-1],
-                   "weight_decay": self.weight_decay}
+        options: dict[str, Any] = {"lr": self.base_lrs[-1],
+                                   "weight_decay": self.weight_decay}
         if self.optimizer_name == "sgd":
             return torch.optim.SGD(groups, momentum=self.momentum,
                                    **options)
@@ -256,8 +260,8 @@ class TorchTrainer(Trainer):
             raise TypeError(f"sched, a callable, must return a "
                             f"torch.optim.lr_scheduler scheduler built on "
                             f"the optimizer it is given, got {native!r}")
-        plateau = isinstance(native, _tl.ReduceLROnPlateau)
-        if plateau and native.mode != "min":
+        if isinstance(native, _tl.ReduceLROnPlateau) and \
+                native.mode != "min":
             raise ValueError(f"the trainer steps ReduceLROnPlateau with the "
                              f"epoch's mean training loss, which needs "
                              f"mode='min', got mode={native.mode!r}")

@@ -66,7 +66,7 @@ def _int(obj: Any, name: str, value: Any, minimum: int) -> int:
             value < minimum:
         raise ValueError(f"{_name(obj)}: {name} must be an integer >= "
                          f"{minimum} to convert, got {value!r}")
-    return int(value)
+    return int(math.floor(value))  # integral: floor is the value
 
 
 def _gamma(obj: Any, gamma: Any) -> float:
