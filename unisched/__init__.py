@@ -10,6 +10,7 @@ adapters live in ``unisched.backends`` and are imported only on demand:
 >>> s(0), s(20)
 (0.5, 0.01)
 """
+import importlib
 from typing import Any
 
 from . import presets  # noqa: F401  (registers the hf_* spec names)
@@ -60,10 +61,9 @@ __version__ = "0.1.0"
 def _backends() -> Any:
     """``unisched.backends``, imported on demand (it imports no framework
     by itself)."""
-    # the folder backends/ (setup.cfg's package_dir), which mypy checks
-    # as the package `backends`
-    from . import backends  # type: ignore[attr-defined]
-    return backends
+    # the folder backends/ (setup.cfg's package_dir): mypy, which maps
+    # files to modules by folder, checks it as the package `backends`
+    return importlib.import_module(f"{__name__}.backends")
 
 
 def bind(sched: Any, target: Any, **options: Any) -> Any:

@@ -64,6 +64,7 @@ __all__ = [
     "epoch_permutation",
     "iterate_batches",
     "batch_indices",
+    "check_data",
     "load_dataset",
     "load_digits",
     "load_fashion_mnist",
@@ -131,6 +132,14 @@ class Dataset:
                 f"test={self.x_test.shape[0]}, "
                 f"classes={self.num_classes})")
 
+
+def check_data(data: Any) -> Dataset:
+    """``data`` must be a :class:`unisched.app.data.Dataset`."""
+    if isinstance(data, Dataset):
+        return data
+    raise TypeError(f"data must be a unisched.app.data.Dataset (see "
+                    f"unisched.app.data.load_dataset), got "
+                    f"{type(data).__name__}")
 
 
 # ---------------------------------------------------------------- loaders

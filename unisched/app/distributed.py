@@ -41,7 +41,7 @@ import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import Any, cast
 
 from .. import _validate as check
 from .._io import write_text
@@ -189,8 +189,9 @@ def run_processes(procs: Sequence[tuple[Sequence[str], Mapping[str, str]]],
                       if c not in (None, 0)]
             if failed:
                 proc, log = failed[0]
+                argv = cast(list[str], proc.args)  # Popen was given a list
                 raise RuntimeError(
-                    f"process {' '.join(map(str, proc.args[-3:]))} exited "
+                    f"process {' '.join(map(str, argv[-3:]))} exited "
                     f"with {proc.returncode}; its last messages:\n"
                     f"{_tail(log)}")
             if all(c == 0 for c in codes):

@@ -22,16 +22,10 @@ from .. import _validate as check
 from ..base import Schedule
 from ..schedules import ConstantScheduler
 from ..spec import parse
-from ..tools import (
-    LRFinderResult,
-    LRFinderState,
-    Recorder,
-    lr_range,
-    multipliers,
-    one_cycle,
-)
+from ..tools import Recorder, lr_range, multipliers, one_cycle
 from ..tools import tensorboard as tb
-from .data import Dataset, iterate_batches, num_batches
+from ..tools.finder import LRFinderResult, LRFinderState
+from .data import Dataset, check_data, iterate_batches, num_batches
 from .lenet import LENET_LAYER_GROUPS
 
 __all__ = ["Trainer", "fit", "find_lr", "public_api", "check_data",
@@ -76,6 +70,8 @@ class Trainer(abc.ABC):
     """
 
     framework: str = ""
+    adapter: Any  # what bind returned; None with a native scheduler
+    native: Any   # the framework's own scheduler; None with an adapter
 
     def __init__(self, sched: Any, *, optimizer: str = "sgd",
                  momentum: float = 0.0, weight_decay: float = 0.0,
@@ -140,11 +136,11 @@ class Trainer(abc.ABC):
         if not isinstance(sched, Schedule):
             return None
         if sched.stateful:
-            if getattr(sched, "mode", "min") != "min":
+            if (mode := getattr(sched, "mode", "min")) != "min":
                 raise ValueError(f"the trainer feeds the epoch's mean "
                                  f"training loss to {type(sched).__name__},"
                                  f" which needs mode='min', got "
-                                 f"mode={sched.mode!r}")
+                                 f"mode={mode!r}")
             sched = copy.deepcopy(sched)  # the caller's keeps its state
         return sched
 
@@ -354,15 +350,6 @@ def find_lr(trainer: Trainer, data: Dataset, state: LRFinderState,
         return state.result()
     finally:
         trainer.restore(saved)
-
-
-def check_data(data: Any) -> Dataset:
-    """``data`` must be a :class:`unisched.app.data.Dataset`."""
-    if isinstance(data, Dataset):
-        return data
-    raise TypeError(f"data must be a unisched.app.data.Dataset (see "
-                    f"unisched.app.data.load_dataset), got "
-                    f"{type(data).__name__}")
 
 
 def public_api(trainer_cls: type[Trainer]) -> tuple[Callable, ...]:

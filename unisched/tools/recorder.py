@@ -15,6 +15,7 @@ import numpy as np
 from .. import _validate as check
 from .._io import write_text
 from ._common import (
+    Floats,
     _decode_float,
     _encode_float,
     _encode_floats,
@@ -116,7 +117,7 @@ class Recorder:
 
     # -- reading ------------------------------------------------------------
     @property
-    def steps(self) -> np.ndarray:
+    def steps(self) -> np.ndarray[Any, np.dtype[np.int64]]:
         return np.array(self._steps, dtype=np.int64)
 
     @property
@@ -125,24 +126,24 @@ class Recorder:
         return len(self._lrs[0]) if self._lrs else None
 
     @property
-    def group_lrs(self) -> np.ndarray:
+    def group_lrs(self) -> Floats:
         """Rates, shape ``(updates, groups)``."""
         return np.array(self._lrs, dtype=np.float64).reshape(
             len(self._lrs), self.n_groups or 0)
 
     @property
-    def lrs(self) -> np.ndarray:
+    def lrs(self) -> Floats:
         """The last group's rate per update (what fastai records)."""
         return self.group_lrs[:, -1] if self._lrs else np.zeros(0)
 
     @property
-    def momentums(self) -> np.ndarray:
+    def momentums(self) -> Floats:
         """Momentum per update, NaN where none was recorded."""
         return np.array([math.nan if m is None else m for m in self._moms],
                         dtype=np.float64)
 
     @property
-    def losses(self) -> np.ndarray:
+    def losses(self) -> Floats:
         """Loss per update, NaN where none was recorded."""
         return np.array([math.nan if v is None else v
                          for v in self._losses], dtype=np.float64)
@@ -153,7 +154,7 @@ class Recorder:
         recorded)."""
         return [dict(row) for row in self._epochs]
 
-    def epoch_column(self, name: str) -> np.ndarray:
+    def epoch_column(self, name: str) -> Floats:
         """One ``EPOCH_FIELDS`` column as floats (NaN = not recorded)."""
         check.choice("name", name, EPOCH_FIELDS)
         return np.array([math.nan if r[name] is None else r[name]
@@ -230,14 +231,14 @@ class Recorder:
                 k: _decode_float(row.get(k)) for k in EPOCH_FIELDS[1:]})
         return rec
 
-    def to_json(self, path: str | os.PathLike | None = None) -> str:
+    def to_json(self, path: str | os.PathLike[str] | None = None) -> str:
         """The JSON text; also written atomically to ``path`` if given."""
         text = json.dumps(self.to_dict(), indent=1, allow_nan=False)
         if path is not None:
             write_text(path, text + "\n")
         return text
 
-    def to_tensorboard(self, logdir: str | os.PathLike) -> str:
+    def to_tensorboard(self, logdir: str | os.PathLike[str]) -> str:
         """Write every update and epoch as TensorBoard event files in
         ``logdir`` (tags: :mod:`unisched.tools.tensorboard`); returns
         ``logdir``.  Needs the ``tensorboard`` package."""
@@ -247,7 +248,7 @@ class Recorder:
         return board.logdir
 
     @classmethod
-    def from_json(cls, path: str | os.PathLike) -> Recorder:
+    def from_json(cls, path: str | os.PathLike[str]) -> Recorder:
         """Read a file written by :meth:`to_json`."""
         with open(path, encoding="utf-8") as f:
             return cls.from_dict(json.load(f))
@@ -264,7 +265,7 @@ class Recorder:
         return list(EPOCH_FIELDS), [[r[k] for k in EPOCH_FIELDS]
                                     for r in self._epochs]
 
-    def to_csv(self, path: str | os.PathLike, table: str = "epochs"
+    def to_csv(self, path: str | os.PathLike[str], table: str = "epochs"
                ) -> None:
         """Write one table atomically: ``'epochs'`` (epoch, train_loss,
         train_acc, test_acc, time) or ``'updates'`` (step, lr or lr_0 ..
@@ -281,12 +282,12 @@ class Recorder:
         write_text(path, buf.getvalue())
 
     @classmethod
-    def from_csv(cls, updates: str | os.PathLike | None = None,
-                 epochs: str | os.PathLike | None = None) -> Recorder:
+    def from_csv(cls, updates: str | os.PathLike[str] | None = None,
+                 epochs: str | os.PathLike[str] | None = None) -> Recorder:
         """Rebuild a recorder from the files :meth:`to_csv` wrote."""
         rec = cls()
 
-        def read(path):
+        def read(path: str | os.PathLike[str]) -> list[dict[str, str]]:
             with open(path, encoding="utf-8", newline="") as f:
                 return list(csv.DictReader(f))
 

@@ -77,7 +77,7 @@ class TensorBoardWriter:
         1
     """
 
-    def __init__(self, logdir: str | os.PathLike) -> None:
+    def __init__(self, logdir: str | os.PathLike[str]) -> None:
         if not isinstance(logdir, (str, os.PathLike)):
             raise TypeError(f"logdir must be a folder path, got "
                             f"{logdir!r}")
