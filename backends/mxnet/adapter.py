@@ -17,6 +17,7 @@ from unisched._cache import BLOCK, StepCache
 from .. import _contract as C
 from ._mx import _BUFFERED, check_buffers, hook_load_states, mx, spellings
 from .checkpoint import FORMAT, Checkpointing
+from .server import LINK
 
 
 class LRScheduler(C.Attributes, Checkpointing, _MXLRScheduler):
@@ -144,10 +145,13 @@ class LRScheduler(C.Attributes, Checkpointing, _MXLRScheduler):
         """Feed a ``ReduceOnPlateau`` schedule; the next update uses the
         new rate.  Returns True if the rate was cut."""
         plateau = C.plateau(self.schedule, "this LRScheduler")
+        servers = _servers(self._trainer)
         step = self._binding.index(self.updates_done) if self._optimizer \
             else 0
         cut = plateau.observe(C.metric_value(metric), step=step)
         self._cache_update = None
+        if servers is not None:     # their copy runs: send it this one
+            servers.observed()
         return cut
 
     def unbind(self) -> None:
@@ -296,6 +300,24 @@ def bind(sched: us.Schedule | str | float, trainer: Any, *,
     # load_states hands the checkpoint to the adapter in use.
     hook_load_states(trainer, adapter._take)
     return adapter
+
+
+def _servers(trainer: Any) -> Any:
+    """The link :mod:`.distributed`'s ``prepare`` made to the kvstore
+    servers that run ``trainer``'s optimizer (``update_on_kvstore=True``
+    on a dist kvstore, optimizer sent), else None."""
+    if trainer is None or not (trainer._kv_initialized and
+                               trainer._update_on_kvstore and
+                               trainer._distributed):
+        return None
+    link = trainer.__dict__.get(LINK)
+    if link is None:
+        raise ValueError("the kvstore servers run a copy of this optimizer "
+                         "(update_on_kvstore=True), which observe() reaches "
+                         "only through unisched.backends.mxnet.distributed"
+                         ".prepare(trainer, batch_size) before the first "
+                         "step")
+    return link
 
 
 def attached(trainer: Any) -> LRScheduler:

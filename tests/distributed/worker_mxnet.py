@@ -2,9 +2,10 @@
 MODE OUT`` with ``DMLC_ROLE=worker`` (the scheduler and the server run
 ``python -m unisched.backends.mxnet.distributed``).  ``UOK``:
 ``update_on_kvstore`` ``0`` or ``1``.  MODE ``run`` (checkpoint at update
-K), ``resume`` (fresh processes, from it; with ``UOK=0`` then the crash:
-worker 0 killed while writing its third checkpoint, once the ``UOK=1``
-workers of the same launch are done).
+K; with ``UOK=1`` then what stays refused), ``resume`` (fresh processes,
+from it; with ``UOK=0`` then the crash: worker 0 killed while writing its
+third checkpoint, once the ``UOK=1`` workers of the same launch are
+done).
 
 The optimizer is :class:`RecordingSGD`: it records, in the process that
 runs it (each worker, or the server under ``update_on_kvstore=True``),
@@ -46,11 +47,11 @@ def main(uok: str, mode: str, out: str) -> None:
     kv = mx.kv.create("dist_sync")
     uok = uok == "1"
     tag = f"uok{int(uok)}"
-    names = ["cosine"] if uok and mode == "resume" else list(SCHEDULES)
-    for j, name in enumerate(names):
-        records = Run(kv, uok, mode, name, j, out).train()
-        if records is not None:
-            write_records(out, f"{tag}-{mode}-{name}", kv.rank, records)
+    for j, name in enumerate(SCHEDULES):
+        run = Run(kv, uok, mode, name, j, out)
+        write_records(out, f"{tag}-{mode}-{name}", kv.rank, run.train())
+    if uok and mode == "run":
+        refusals(kv, run, out)
     open(os.path.join(out, f"{tag}-{mode}.rank{kv.rank}.done"), "w").close()
     if mode == "resume" and not uok:
         for rank in range(kv.num_workers):      # the other set first
@@ -70,8 +71,6 @@ class Run:
         self.kv, self.uok, self.mode, self.name = kv, uok, mode, name
         self.out, self.rank = out, kv.rank
         spec, momentum = SCHEDULES[name]
-        if uok and name == "cosine":
-            momentum = 0.0      # stateless: resumable on the servers
         holders = [mx.gluon.Parameter(f"hold{i}", shape=(1,),
                                       grad_req="null",
                                       init=mx.init.Zero())
@@ -93,18 +92,11 @@ class Run:
                                  else f"uok{int(uok)}-{name}.bin")
 
     def train(self):
-        """The records, or None when the engine refuses (recorded)."""
-        from dist_common import (CKPT_EPOCH, PER_EPOCH, UPDATES, metric)
-        try:
-            if self.mode == "resume":
-                path = self.trainer._optimizer.record_path
-                umd.load_checkpoint(self.path, self.trainer)
-                # load_states put the saved optimizer in, recording into
-                # the uninterrupted run's file: record this run's apart
-                self.trainer._optimizer.record_path = path
-            umd.prepare(self.trainer, 2)    # the global batch
-        except ValueError as err:
-            return self.refused("prepare", err)
+        """Per update: its index, the rate read back, the weights."""
+        from dist_common import CKPT_EPOCH, PER_EPOCH, UPDATES, metric
+        if self.mode == "resume":
+            umd.load_checkpoint(self.path, self.trainer)
+        umd.prepare(self.trainer, 2)    # the global batch
         gen = np.random.RandomState(100 + self.rank)
         grads = gen.randn(UPDATES, 4)
         records = []
@@ -128,17 +120,41 @@ class Run:
                 umd.pickle.dump = _dying_dump
             if epoch == CKPT_EPOCH or (self.mode == "crash"
                                        and epoch < CKPT_EPOCH):
-                try:
-                    umd.save_checkpoint(self.path, self.trainer)
-                except ValueError as err:
-                    self.refused("save", err)
+                umd.save_checkpoint(self.path, self.trainer)
         return records
 
-    def refused(self, what, err):
-        with open(os.path.join(self.out, f"uok{int(self.uok)}-{self.mode}-"
-                               f"{self.name}.{what}.rank{self.rank}"),
+
+def refusals(kv, last, out):
+    """Under update_on_kvstore=True: loading a checkpoint after prepare
+    (into ``last``, a finished Run), and a trainer stepped without
+    prepare (its optimizer shipped unwrapped): observe and a reduction.
+    Each message goes to ``uok1-refused-WHAT.rankR``."""
+    from dist_common import SCHEDULES
+    messages = {}
+    try:
+        umd.load_checkpoint(last.path, last.trainer)
+    except ValueError as err:
+        messages["load"] = str(err)
+    bare = Run(kv, True, "bare", "plateau", len(SCHEDULES) + 1, out)
+    with mx.autograd.record():
+        loss = bare.w.data().sum()
+    loss.backward()
+    bare.trainer.step(2)
+    # done before the process ends (a kvstore freed with an update in
+    # flight can leave the other worker waiting at exit)
+    mx.nd.waitall()
+    for what, call in [
+            ("observe", lambda: bare.adapter.observe(1.0)),
+            ("reduce", lambda: umd.sum_across_workers([1.0],
+                                                      bare.trainer))]:
+        try:
+            call()
+        except ValueError as err:
+            messages[what] = str(err)
+    for what, text in messages.items():
+        with open(os.path.join(out, f"uok1-refused-{what}.rank{kv.rank}"),
                   "w") as f:
-            f.write(str(err))
+            f.write(text)
 
 
 def _dying_dump(obj, f) -> None:
