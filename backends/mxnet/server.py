@@ -19,6 +19,8 @@ never counting them as updates (``num_update`` is untouched):
                            (worker 0 pushes the values, the others zeros)
 =========================  ==============================================
 
+The parameters' ``lr_mult`` and ``wd_mult`` (the adapter's multipliers),
+which MXNet leaves out of the pickled optimizer, travel with the wrapper.
 A state loaded before the parameter's first update waits and fills the
 state ``create_state`` makes then.  An optimizer sent again (to carry a
 ``ReduceOnPlateau`` cut) makes a new ``Updater``; its wrapper takes over
@@ -125,6 +127,10 @@ class ServerOptimizer:
 
     def __init__(self, optimizer: Any, token: str, plan: KeyPlan) -> None:
         self.inner, self.token, self.plan = optimizer, token, plan
+        # MXNet pickles an optimizer without its param_dict, so the
+        # servers would lose the parameters' lr_mult and wd_mult
+        self.mults = {i: (p.lr_mult, p.wd_mult)
+                      for i, p in optimizer.param_dict.items()}
         self._states: dict[int, Any] = {}
         self._pending: dict[int, dict[int, Any]] = {}
 
@@ -135,10 +141,14 @@ class ServerOptimizer:
         return getattr(self.inner, name)
 
     def __getstate__(self) -> dict[str, Any]:
-        return {"inner": self.inner, "token": self.token, "plan": self.plan}
+        return {"inner": self.inner, "token": self.token, "plan": self.plan,
+                "mults": self.mults}
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         self.__dict__.update(state)
+        for index, (lr_mult, wd_mult) in self.mults.items():
+            self.inner.lr_mult[index] = lr_mult
+            self.inner.wd_mult[index] = wd_mult
         # a successor of the same Trainer keeps its states
         self._states, self._pending = _LINEAGES.setdefault(self.token,
                                                            ({}, {}))

@@ -35,6 +35,7 @@ from dist_common import (
     read_records,
     script,
 )
+from worker_mxnet import MULTIPLIERS
 
 
 def _procs(mode, out):
@@ -80,12 +81,14 @@ BOTH = [(uok, name) for uok in (0, 1) for name in sorted(SCHEDULES)]
 def test_the_optimizer_applies_sched_k_at_each_update(runs, uok, name):
     rates, moms = expected(name)
     moms = moms or [SCHEDULES[name][1]] * UPDATES
+    mult = MULTIPLIERS.get(name, 1.0)       # lr_mult, on the server too
     for who in _who(uok):
         got = _applied(runs, f"uok{uok}-run-{name}", who)
         # MXNet numbers update k as num_update k + 1; under True the
         # reductions, saves and loads through the server's optimizer
         # count no update
-        assert got == [[k + 1, rates[k], moms[k]] for k in range(UPDATES)]
+        assert got == [[k + 1, rates[k] * mult, moms[k]]
+                       for k in range(UPDATES)]
     for rank in range(WORKERS):     # what every worker reads back
         rec = read_records(runs, f"uok{uok}-run-{name}", rank)
         assert [r["read"] for r in rec] == rates

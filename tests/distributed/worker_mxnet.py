@@ -25,6 +25,10 @@ from unisched.backends.mxnet import distributed as umd
 mx = usm.mx
 
 
+#: the multiplier of a run's parameter (MXNet's lr_mult)
+MULTIPLIERS = {"cosine": 0.5}
+
+
 class RecordingSGD(mx.optimizer.SGD):
     """MXNet's SGD, appending ``(num_update, lr, momentum)`` of every
     update to ``record_path`` (set before the optimizer is shipped)."""
@@ -86,7 +90,9 @@ class Run:
         self.trainer = mx.gluon.Trainer(holders + [self.w], opt,
                                         kvstore=kv, update_on_kvstore=uok)
         self.trainer._params_to_init = [self.w]
-        self.adapter = usm.bind(spec, self.trainer)
+        # a per-parameter multiplier (lr_mult), which MXNet does not pickle
+        mult = [1.0] * j + [MULTIPLIERS.get(name, 1.0)]
+        self.adapter = usm.bind(spec, self.trainer, multipliers=mult)
         self.path = os.path.join(out, f"uok{int(uok)}-{mode}-{name}.bin"
                                  if mode == "crash"
                                  else f"uok{int(uok)}-{name}.bin")
