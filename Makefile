@@ -13,9 +13,11 @@ CHAPTER_OUT ?= $(OUT)/chapter
 
 .PHONY: demo test bench docs browser clean
 
+# --no-compile: Python compiles what is imported, when it is first
+# imported; pip would compile every file of every framework up front.
 $(STAMP): setup.cfg setup.py pyproject.toml
 	$(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet -e '.[all,test]'
+	$(PY) -m pip install --quiet --no-compile -e '.[all,test]'
 	touch $(STAMP)
 
 demo: $(STAMP)

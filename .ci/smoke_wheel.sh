@@ -40,7 +40,7 @@ wheel=("$WORK"/dist/unisched-*.whl)
 EXTRAS="${EXTRAS:-torch,tensorflow,mxnet,jax,plot,data}"
 step "install the wheel with [$EXTRAS] into a fresh venv"
 "$PYTHON" -m venv "$WORK/venv"
-"$WORK/venv/bin/pip" install --quiet "${wheel[0]}[$EXTRAS]" \
+"$WORK/venv/bin/pip" install --quiet --no-compile "${wheel[0]}[$EXTRAS]" \
     > "$WORK/pip.log" 2>&1 || { tail -40 "$WORK/pip.log"; exit 1; }
 bin="$WORK/venv/bin"
 mkdir "$WORK/run"
