@@ -17,7 +17,7 @@ from unisched._cache import BLOCK, StepCache
 from .. import _contract as C
 from ._mx import _BUFFERED, check_buffers, hook_load_states, mx, spellings
 from .checkpoint import FORMAT, Checkpointing
-from .server import LINK
+from .server import LINK, ships_optimizer
 
 
 class LRScheduler(C.Attributes, Checkpointing, _MXLRScheduler):
@@ -306,9 +306,8 @@ def _servers(trainer: Any) -> Any:
     """The link :mod:`.distributed`'s ``prepare`` made to the kvstore
     servers that run ``trainer``'s optimizer (``update_on_kvstore=True``
     on a dist kvstore, optimizer sent), else None."""
-    if trainer is None or not (trainer._kv_initialized and
-                               trainer._update_on_kvstore and
-                               trainer._distributed):
+    if trainer is None or not trainer._kv_initialized or \
+            not ships_optimizer(trainer):
         return None
     link = trainer.__dict__.get(LINK)
     if link is None:

@@ -64,6 +64,7 @@ from .server import (
     KeyPlan,
     ServerOptimizer,
     leaves,
+    ships_optimizer,
 )
 
 __all__ = ["prepare", "step", "mean_across_workers", "sum_across_workers",
@@ -75,27 +76,14 @@ __all__ = ["prepare", "step", "mean_across_workers", "sum_across_workers",
 LOADED = "_unisched_loaded"
 
 
-def ships_optimizer(trainer: Any) -> bool:
-    """Whether ``trainer``'s kvstore runs its optimizer on servers (a dist
-    kvstore with ``update_on_kvstore`` True, MXNet's default there), also
-    before the kvstore is created."""
-    if trainer._kv_initialized:
-        return bool(trainer._update_on_kvstore and trainer._distributed)
-    config = trainer._kvstore_params
-    kind = config["kvstore"]
-    kind = kind if isinstance(kind, str) else getattr(kind, "type", "")
-    if "dist" not in kind:
-        return False
-    if config["update_on_kvstore"] is None:     # MXNet's choice
-        return "async" in kind or \
-            os.environ.get("MXNET_UPDATE_ON_KVSTORE", "1") != "0"
-    return bool(config["update_on_kvstore"])
-
-
-def _kvstore(trainer: Any) -> Any:
+def _check_trainer(trainer: Any) -> None:
     if not isinstance(trainer, mx.gluon.Trainer):
         raise TypeError(f"trainer must be an mxnet.gluon.Trainer, got "
                         f"{type(trainer).__name__}")
+
+
+def _kvstore(trainer: Any) -> Any:
+    _check_trainer(trainer)
     if ships_optimizer(trainer) and LINK not in trainer.__dict__:
         raise ValueError("under update_on_kvstore=True call prepare("
                          "trainer, batch_size) before the first step: the "
@@ -232,9 +220,7 @@ def prepare(trainer: Any, batch_size: int | None = None) -> Any:
     batch_size``, the GLOBAL batch, which MXNet cannot change there later,
     then the states (the checkpoint's, else fresh ones) are written there.
     Returns the kvstore."""
-    if not isinstance(trainer, mx.gluon.Trainer):
-        raise TypeError(f"trainer must be an mxnet.gluon.Trainer, got "
-                        f"{type(trainer).__name__}")
+    _check_trainer(trainer)
     if not ships_optimizer(trainer):
         kv = _kvstore(trainer)
     elif LINK in trainer.__dict__:

@@ -40,6 +40,7 @@ the adapter's unpickling does (a server may be inside ``import mxnet``).
 from __future__ import annotations
 
 import math
+import os
 from dataclasses import dataclass
 from typing import Any
 
@@ -117,6 +118,23 @@ def leaves(state: Any) -> list[Any]:
     if isinstance(state, (tuple, list)):
         return [leaf for part in state for leaf in leaves(part)]
     return [state]
+
+
+def ships_optimizer(trainer: Any) -> bool:
+    """Whether ``trainer``'s kvstore runs its optimizer on servers (a dist
+    kvstore with ``update_on_kvstore`` True, MXNet's default there), also
+    before the kvstore is created."""
+    if trainer._kv_initialized:
+        return bool(trainer._update_on_kvstore and trainer._distributed)
+    config = trainer._kvstore_params
+    kind = config["kvstore"]
+    kind = kind if isinstance(kind, str) else getattr(kind, "type", "")
+    if "dist" not in kind:
+        return False
+    if config["update_on_kvstore"] is None:     # MXNet's choice
+        return "async" in kind or \
+            os.environ.get("MXNET_UPDATE_ON_KVSTORE", "1") != "0"
+    return bool(config["update_on_kvstore"])
 
 
 class ServerOptimizer:
