@@ -10,14 +10,18 @@ epoch that compiles every step):
   schedule bound through the unisched adapter, inside the jitted step;
   per-update rate and momentum read back and recorded; numpy batches from
   ``iterate_batches``);
-* d2l, device batches: d2l's JAX style: a ``flax.training.train_state.
-  TrainState`` with ``optax.sgd(optax.cosine_decay_schedule(...))``, a
-  ``jax.jit`` step (``value_and_grad``, ``apply_gradients``) and an
-  ``Accumulator`` of ``float(loss)`` and the correct count per batch, fed
-  batches already on the device: no data pipeline, the strictest
-  baseline;
+* d2l, device batches: d2l's JAX style: d2l's LeNet (``nn.Conv``,
+  ``nn.relu``, ``nn.max_pool``, ``nn.Dense``; the same weights), a
+  ``flax.training.train_state.TrainState`` with
+  ``optax.sgd(optax.cosine_decay_schedule(...))``, a ``jax.jit`` step
+  (``value_and_grad``, ``apply_gradients``) and an ``Accumulator`` of
+  ``float(loss)`` and the correct count per batch, fed batches already on
+  the device: no data pipeline, the strictest baseline;
 * d2l, numpy batches: the same loop fed numpy slices of a shuffled
-  order, as a data loader gives them.
+  order, as a data loader gives them;
+* d2l loop, our network: the device-batch loop over the trainer's own
+  network (its pooling is ``backends/jax/_pool.py``, which avoids XLA's
+  slow window op on the CPU): what is left is the loop alone.
 
 Prints images/s (best and median epoch) and the ratios ours / d2l, from
 the best epochs and as the median of the per-repeat ratios (goal: >= 1).
@@ -31,6 +35,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
+from flax import linen as nn
 from flax.training import train_state
 
 import unisched as us
@@ -47,10 +52,28 @@ REPEATS = 11
 HORIZON = 100_000       # updates of the cosine: never reached
 
 
-def d2l_state(seed: int = 0) -> train_state.TrainState:
+class D2LLeNet(nn.Module):
+    """d2l's LeNet in Flax (NCHW in: one channel, so the transpose is a
+    reshape), its layers named as ours so that it takes the same
+    weights."""
+
+    @nn.compact
+    def __call__(self, x):
+        x = jnp.transpose(x, (0, 2, 3, 1))
+        x = nn.relu(nn.Conv(6, (5, 5), padding=2, name="conv1")(x))
+        x = nn.max_pool(x, (2, 2), strides=(2, 2))
+        x = nn.relu(nn.Conv(16, (5, 5), padding="VALID", name="conv2")(x))
+        x = nn.max_pool(x, (2, 2), strides=(2, 2))
+        x = x.reshape((x.shape[0], -1))
+        x = nn.relu(nn.Dense(120, name="fc1")(x))
+        x = nn.relu(nn.Dense(84, name="fc2")(x))
+        return nn.Dense(10, name="fc3")(x)
+
+
+def d2l_state(module: nn.Module, seed: int = 0) -> train_state.TrainState:
     net = jl.build_lenet(seed=seed)
     sched = optax.cosine_decay_schedule(0.1, HORIZON, alpha=0.1)
-    return train_state.TrainState.create(apply_fn=net.module.apply,
+    return train_state.TrainState.create(apply_fn=module.apply,
                                          params=net.params,
                                          tx=optax.sgd(sched))
 
@@ -110,7 +133,8 @@ def main() -> None:
                     numpy_batches(data.x_train, data.y_train, True)]
     device_test = [(jnp.asarray(x), jnp.asarray(y)) for x, y in
                    numpy_batches(data.x_test, data.y_test, False)]
-    held_a, held_b = [d2l_state()], [d2l_state()]
+    held_a, held_b = [d2l_state(D2LLeNet())], [d2l_state(D2LLeNet())]
+    held_c = [d2l_state(jl.LeNet())]
 
     def run_device():
         d2l_epoch(held_a, device_train, device_test)
@@ -119,13 +143,18 @@ def main() -> None:
         d2l_epoch(held_b, numpy_batches(data.x_train, data.y_train, True),
                   numpy_batches(data.x_test, data.y_test, False))
 
+    def run_loop():
+        d2l_epoch(held_c, device_train, device_test)
+
     runs = {"ours (fit + JaxTrainer)": run_ours,
             "d2l, device batches": run_device,
-            "d2l, numpy batches": run_numpy}
+            "d2l, numpy batches": run_numpy,
+            "d2l loop, our network": run_loop}
     times = interleaved(runs, REPEATS)
     print(f"one epoch = {TRAIN} training + {TEST} test images, batch "
           f"{BATCH}, device {jax.devices()[0]}, {REPEATS} repeats")
     print_speeds(times, TRAIN)
+
 
 if __name__ == "__main__":
     main()

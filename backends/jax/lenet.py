@@ -5,7 +5,9 @@ The module takes canonical NCHW images and works channels last inside
 (Flax's layout: conv kernels ``(kh, kw, in, out)``, dense ``(in, out)``,
 flatten in (H, W, C) order): the weights go through
 ``unisched.app.lenet.to_channels_last`` and back.  The transpose of a
-one-channel image is a reshape that XLA compiles away.
+one-channel image is a reshape that XLA compiles away.  Its pooling is
+:func:`._pool.max_pool_2x2` (``nn.max_pool``'s values and gradient,
+without XLA's slow window op on the CPU).
 
 The trainer is the d2l / Flax loop: one ``jax.jit`` step (forward, mean
 softmax cross-entropy, ``value_and_grad``, ``tx.update``,
@@ -45,6 +47,7 @@ from unisched.app.lenet import (
 from unisched.app.training import Trainer, public_api
 from unisched.base import Schedule
 
+from ._pool import max_pool_2x2
 from .adapter import Adapter, bind, driven
 
 __all__ = ["LeNet", "FlaxLeNet", "build_lenet", "get_params", "JaxTrainer",
@@ -59,9 +62,9 @@ class LeNet(nn.Module):
     def __call__(self, x: jax.Array) -> jax.Array:
         x = jnp.transpose(x, (0, 2, 3, 1))              # NCHW -> NHWC
         x = nn.relu(nn.Conv(6, (5, 5), padding=2, name="conv1")(x))
-        x = nn.max_pool(x, (2, 2), strides=(2, 2))
+        x = max_pool_2x2(x)
         x = nn.relu(nn.Conv(16, (5, 5), padding="VALID", name="conv2")(x))
-        x = nn.max_pool(x, (2, 2), strides=(2, 2))
+        x = max_pool_2x2(x)
         x = x.reshape((x.shape[0], -1))                 # (H, W, C) order
         x = nn.relu(nn.Dense(120, name="fc1")(x))
         x = nn.relu(nn.Dense(84, name="fc2")(x))
