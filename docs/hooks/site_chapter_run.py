@@ -7,7 +7,7 @@
    ``<framework>-cell<NN>-<j>.png`` by :func:`unisched.app.chapter.execute`)
    and the report's "Across Frameworks" section.
 2. Otherwise a run made at build time on the embedded digits data with
-   :data:`SETTINGS` (one epoch, 800 images) in every installed framework,
+   :data:`SETTINGS` (one epoch, 1024 images) in every installed framework,
    in a subprocess (``python site_chapter_run.py OUT``), cached under
    ``build/docs/chapter`` with a key over the chapter, the settings, the
    frameworks and the source of ``unisched`` and its backends: it runs
@@ -28,8 +28,10 @@ from pathlib import Path
 
 log = logging.getLogger("mkdocs.hooks.chapter")
 
-#: The build-time run: small, on the data that ships with scikit-learn.
-SETTINGS = {"data": "digits", "epochs": 1, "limit": 800, "num_it": 24}
+#: The build-time run: small, on the data that ships with scikit-learn
+#: (4 full batches: a smaller last one costs JAX a second compilation of
+#: each training's step).
+SETTINGS = {"data": "digits", "epochs": 1, "limit": 1024, "num_it": 24}
 # XLA's CPU compiler without its costly optimizations: each JAX training
 # of the chapter compiles its own step, and on these tiny runs compiling
 # is most of the time (measured: half the CPU time per training).
